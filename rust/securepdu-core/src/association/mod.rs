@@ -1,0 +1,1 @@
+//! The association state machine of PS3.8 §9.2, sans-IO.

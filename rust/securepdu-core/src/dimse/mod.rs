@@ -1,0 +1,1 @@
+//! DIMSE message framing (PS3.7): command sets, fragmentation, reassembly.
