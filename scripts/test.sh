@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on a fresh machine and runs every test:
+# Rust format, lint, unit and property tests; then the Python package, built from
+# source into .venv, with pytest (API, hypothesis, pynetdicom interop) and stubtest.
+# Exits non-zero on any failure, and when a suite runs no tests at all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Rust: format and lint"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "Rust: unit and property tests"
+log=$(mktemp)
+cargo test --workspace --locked 2>&1 | tee "$log"
+passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+rm -f "$log"
+if [ "$passed" -eq 0 ]; then
+    echo "error: no Rust test ran" >&2
+    exit 1
+fi
+echo "Rust tests passed: $passed"
+
+step "Python: build and install securepdu with its test dependencies into .venv"
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet ".[test]"
+
+step "Python: pytest"
+# pytest exits 5 when it collects no tests; set -e turns that into a failure.
+.venv/bin/python -m pytest -p no:cacheprovider "$@"
+
+step "Python: stubs match the compiled module"
+.venv/bin/python -m mypy.stubtest securepdu._core
+
+echo
+echo "All tests passed."
