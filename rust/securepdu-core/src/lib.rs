@@ -9,7 +9,15 @@
 //! - [`dimse`]: command sets, fragmentation into PDVs and streamed reassembly;
 //! - [`part10`]: the Part 10 file meta information header.
 #![forbid(unsafe_code)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 
 pub mod association;
 pub mod codec;

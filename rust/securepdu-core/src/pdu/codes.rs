@@ -78,3 +78,83 @@ pub enum PresentationResult {
     /// 4: transfer-syntaxes-not-supported (provider rejection).
     TransferSyntaxesNotSupported = 4,
 }
+
+/// `TryFrom<u8>` for the code enums; the error is the unknown raw value.
+macro_rules! try_from_u8 {
+    ($t:ty { $($v:ident),+ $(,)? }) => {
+        impl TryFrom<u8> for $t {
+            type Error = u8;
+
+            fn try_from(value: u8) -> Result<Self, u8> {
+                $(if value == <$t>::$v as u8 {
+                    return Ok(<$t>::$v);
+                })+
+                Err(value)
+            }
+        }
+
+        impl From<$t> for u8 {
+            fn from(value: $t) -> u8 {
+                value as u8
+            }
+        }
+    };
+}
+
+try_from_u8!(AbortSource {
+    ServiceUser,
+    Reserved,
+    ServiceProvider
+});
+try_from_u8!(AbortReason {
+    NotSpecified,
+    UnrecognizedPdu,
+    UnexpectedPdu,
+    UnrecognizedPduParameter,
+    UnexpectedPduParameter,
+    InvalidPduParameterValue,
+});
+try_from_u8!(RejectResult {
+    Permanent,
+    Transient
+});
+try_from_u8!(RejectSource {
+    ServiceUser,
+    ServiceProviderAcse,
+    ServiceProviderPresentation
+});
+try_from_u8!(PresentationResult {
+    Acceptance,
+    UserRejection,
+    NoReason,
+    AbstractSyntaxNotSupported,
+    TransferSyntaxesNotSupported,
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_through_u8() {
+        for b in 0..=255u8 {
+            if let Ok(v) = AbortReason::try_from(b) {
+                assert_eq!(u8::from(v), b);
+            }
+            if let Ok(v) = PresentationResult::try_from(b) {
+                assert_eq!(u8::from(v), b);
+            }
+        }
+        assert_eq!(AbortReason::try_from(3), Err(3));
+        assert_eq!(AbortSource::try_from(2), Ok(AbortSource::ServiceProvider));
+        assert_eq!(
+            RejectSource::try_from(3),
+            Ok(RejectSource::ServiceProviderPresentation)
+        );
+        assert_eq!(RejectResult::try_from(0), Err(0));
+        assert_eq!(
+            PresentationResult::try_from(4),
+            Ok(PresentationResult::TransferSyntaxesNotSupported)
+        );
+    }
+}
