@@ -1,0 +1,108 @@
+//! The one place where Rust errors become Python exceptions.
+//!
+//! The exception classes are defined in `securepdu/errors.py` (so they pickle and
+//! carry docstrings) and imported here; everything the bindings can fail with is
+//! an [`Error`], converted by `impl From<Error> for PyErr`.
+
+use std::fmt;
+
+use pyo3::exceptions::{PyAttributeError, PyOverflowError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use securepdu_core::pdu::{DecodeError, EncodeError};
+
+pyo3::import_exception!(securepdu.errors, PDUDecodeError);
+pyo3::import_exception!(securepdu.errors, PDUEncodeError);
+
+/// Everything the bindings can fail with.
+#[derive(Debug)]
+pub(crate) enum Error {
+    /// Bytes are not a valid PDU.
+    Decode(DecodeError),
+    /// A PDU value is valid Python but cannot be encoded.
+    Encode(EncodeError),
+    /// A field of a Python PDU value could not be read or converted; `path` names it
+    /// (e.g. `presentation_contexts[0].id`).
+    Field {
+        /// Dotted path of the field, relative to the PDU.
+        path: String,
+        /// The Python error raised while reading or converting it.
+        err: PyErr,
+    },
+    /// Any other Python error, passed through unchanged.
+    Python(PyErr),
+}
+
+impl Error {
+    /// Wraps a conversion error of the field `name`.
+    pub(crate) fn field(name: &str, err: impl Into<PyErr>) -> Self {
+        Error::Field {
+            path: name.to_owned(),
+            err: err.into(),
+        }
+    }
+
+    /// Prefixes the path of a field error with the enclosing field, e.g.
+    /// `user_info` + `max_pdu_length`.
+    pub(crate) fn within(self, prefix: impl fmt::Display) -> Self {
+        match self {
+            Error::Field { path, err } => Error::Field {
+                path: format!("{prefix}.{path}"),
+                err,
+            },
+            Error::Python(err) => Error::Field {
+                path: prefix.to_string(),
+                err,
+            },
+            other => other,
+        }
+    }
+}
+
+impl From<PyErr> for Error {
+    fn from(err: PyErr) -> Self {
+        Error::Python(err)
+    }
+}
+
+impl From<DecodeError> for Error {
+    fn from(err: DecodeError) -> Self {
+        Error::Decode(err)
+    }
+}
+
+impl From<EncodeError> for Error {
+    fn from(err: EncodeError) -> Self {
+        Error::Encode(err)
+    }
+}
+
+impl From<Error> for PyErr {
+    fn from(err: Error) -> PyErr {
+        match err {
+            Error::Decode(e) => PDUDecodeError::new_err((
+                e.to_string(),
+                e.abort_source() as u8,
+                e.abort_reason() as u8,
+            )),
+            Error::Encode(e) => PDUEncodeError::new_err(e.to_string()),
+            Error::Field { path, err } => Python::attach(|py| {
+                let message = format!("{path}: {}", err.value(py));
+                // A value out of range is an encode error; a wrong type stays a TypeError.
+                let new = if err.is_instance_of::<PyOverflowError>(py)
+                    || err.is_instance_of::<PyValueError>(py)
+                {
+                    PDUEncodeError::new_err(message)
+                } else if err.is_instance_of::<PyTypeError>(py)
+                    || err.is_instance_of::<PyAttributeError>(py)
+                {
+                    PyTypeError::new_err(message)
+                } else {
+                    return err;
+                };
+                new.set_cause(py, Some(err));
+                new
+            }),
+            Error::Python(err) => err,
+        }
+    }
+}
