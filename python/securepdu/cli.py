@@ -54,7 +54,7 @@ def _format(value: object, indent: int = 0, out: list[str] | None = None, label:
         if not value:
             out.append(f"{head}()")
         for i, item in enumerate(value):
-            _format(item, indent + 1 if label else indent, out, f"{label}[{i}]")
+            _format(item, indent, out, f"{label}[{i}]")
     elif isinstance(value, bytes):
         shown = value[:32].hex(" ")
         more = f" ... ({len(value)} bytes)" if len(value) > 32 else ""
