@@ -8,6 +8,11 @@
 //!   a caller-supplied clock;
 //! - [`dimse`]: command sets, fragmentation into PDVs and streamed reassembly;
 //! - [`part10`]: the Part 10 file meta information header.
+//!
+//! The blocking network layer, the only modules doing I/O (sockets, files,
+//! threads): [`transport`] (addresses, connect, listen), [`conn`] (drives an
+//! association over a stream), [`scu`], [`scp`] and [`store`] (durable writing of
+//! received objects).
 #![forbid(unsafe_code)]
 #![cfg_attr(
     test,
@@ -21,6 +26,11 @@
 
 pub mod association;
 pub mod codec;
+pub mod conn;
 pub mod dimse;
 pub mod part10;
 pub mod pdu;
+pub mod scp;
+pub mod scu;
+pub mod store;
+pub mod transport;

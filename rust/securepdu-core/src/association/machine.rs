@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use super::table::{self, Action, Event, Next, State};
 use crate::pdu::{
     Abort, AbortReason, AbortSource, AssociateAc, AssociateRj, AssociateRq, DecodeError,
-    EncodeError, Framer, PData, Pdu, PDU_HEADER_LEN,
+    EncodeError, Framer, PData, Pdu, PDU_HEADER_LEN, PDV_OVERHEAD,
 };
 
 /// Default ARTIM timeout (PS3.8 §9.1.5 leaves the value to the implementation).
@@ -203,6 +203,9 @@ enum Input {
     Reject(Bytes),
     /// Evt9, Evt11, Evt14: an encoded PDU to send.
     Send(Bytes),
+    /// Evt9 on the hot path: a one-PDV P-DATA-TF as header and data, sent as two
+    /// [`Output::Transmit`]s so the data is never copied.
+    SendParts(Bytes, Bytes),
     /// Evt3.
     PeerAc(AssociateAc),
     /// Evt4.
@@ -402,6 +405,31 @@ impl Association {
             }
         }
         self.fire(Event::Evt9, Input::Send(bytes), now)
+    }
+
+    /// P-DATA request (Evt9) for a P-DATA-TF holding one PDV, without copying
+    /// `data`: DT-1 / AR-7 emit [`Output::Transmit`] of the 12-byte header, then
+    /// [`Output::Transmit`] of `data` itself. The state is validated by the table
+    /// exactly as for [`Association::send_pdata`], and the PDU is refused if it
+    /// exceeds the peer's maximum length.
+    pub fn send_pdv_parts(
+        &mut self,
+        context_id: u8,
+        is_command: bool,
+        is_last: bool,
+        data: Bytes,
+        now: Instant,
+    ) -> Result<(), LocalError> {
+        self.check(Event::Evt9)?;
+        let header = PData::header_for_single_pdv(context_id, is_command, is_last, data.len())?;
+        let len = data.len().saturating_add(PDV_OVERHEAD);
+        if let Some(max) = self.peer_max_pdu_length().filter(|&m| m != 0) {
+            if len > usize::try_from(max).unwrap_or(usize::MAX) {
+                return Err(LocalError::PduTooLarge { len, max });
+            }
+        }
+        let header = Bytes::copy_from_slice(&header);
+        self.fire(Event::Evt9, Input::SendParts(header, data), now)
     }
 
     /// A-RELEASE request (Evt11). AR-1: sends the A-RELEASE-RQ.
@@ -627,11 +655,14 @@ impl Association {
                 }
                 self.start_artim(now);
             }
-            Action::Dt1 | Action::Ar7 | Action::Ar1 | Action::Ar9 => {
-                if let Input::Send(bytes) = input {
-                    self.emit(Output::Transmit(bytes));
+            Action::Dt1 | Action::Ar7 | Action::Ar1 | Action::Ar9 => match input {
+                Input::Send(bytes) => self.emit(Output::Transmit(bytes)),
+                Input::SendParts(header, data) => {
+                    self.emit(Output::Transmit(header));
+                    self.emit(Output::Transmit(data));
                 }
-            }
+                _ => {}
+            },
             Action::Dt2 | Action::Ar6 => {
                 if let Input::PeerPData(p) = input {
                     self.indicate(Indication::PData(p));

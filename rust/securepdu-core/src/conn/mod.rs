@@ -1,0 +1,682 @@
+//! A blocking driver of the sans-IO [`Association`] over any byte stream.
+//!
+//! [`Connection`] owns the stream and the state machine. It writes every
+//! [`Output::Transmit`] (consecutive ones in one vectored write, so a P-DATA
+//! header and its payload leave together), answers [`Output::Connect`] and
+//! [`Output::CloseTransport`], reads peer bytes straight into the machine's
+//! receive buffer and queues [`Indication`]s for the caller. Timeouts: each wait
+//! has a deadline chosen by the caller (ACSE, DIMSE, idle), combined with the
+//! machine's ARTIM deadline through the socket read timeout.
+//!
+//! The stream only needs [`Transport`] (`Read + Write` plus timeouts and
+//! shutdown), so TLS can wrap a `TcpStream` later.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+
+use crate::association::{Association, Indication, Output};
+use crate::dimse::{fragment_command, Message};
+use crate::pdu::PData;
+
+pub use crate::transport::{NetError, Timeouts};
+
+/// Default maximum P-DATA-TF length securepdu advertises (256 KiB: large enough
+/// for full-speed transfers, small enough for bounded buffers).
+pub const DEFAULT_MAX_PDU: u32 = 262_144;
+
+/// Smallest and largest single read into the receive buffer. The size adapts to
+/// what the previous read returned, so a small PDU does not cost a large
+/// zero-fill of the buffer.
+const MIN_READ: usize = 16 * 1024;
+const MAX_READ: usize = 1 << 20;
+
+/// How long [`Connection::abort`] waits for the peer to close after an A-ABORT.
+pub const ABORT_LINGER: Duration = Duration::from_millis(500);
+
+/// Longest vectored write (IOV_MAX is 1024 on Linux; a handful is plenty).
+const MAX_IOV: usize = 64;
+
+/// A byte stream an association runs over.
+pub trait Transport: Read + Write {
+    /// Sets the read timeout (`None`: block). A read that times out fails with
+    /// [`io::ErrorKind::WouldBlock`] or [`io::ErrorKind::TimedOut`].
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Sets the write timeout (`None`: block).
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Closes both directions (after the bytes written so far).
+    fn shutdown(&mut self) -> io::Result<()>;
+    /// Closes the write direction only (sends FIN), keeping reads possible.
+    fn shutdown_write(&mut self) -> io::Result<()>;
+}
+
+impl Transport for TcpStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        TcpStream::shutdown(self, Shutdown::Both)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        TcpStream::shutdown(self, Shutdown::Write)
+    }
+}
+
+/// One association running over a stream. See the module documentation.
+#[derive(Debug)]
+pub struct Connection<S: Transport> {
+    stream: S,
+    assoc: Association,
+    indications: VecDeque<Indication>,
+    /// The transport is closed (by us or by the peer).
+    closed: bool,
+    /// The machine went back to Sta1 ([`Indication::Closed`] was queued).
+    finished: bool,
+    /// The read timeout last set on the stream, to skip redundant syscalls.
+    read_timeout: Option<Option<Duration>>,
+    read_size: usize,
+    pending: VecDeque<Bytes>,
+    /// A write failed: nothing more can be sent, but reading may still work.
+    write_broken: bool,
+}
+
+impl<S: Transport> Connection<S> {
+    /// Wraps a connected stream and a fresh association.
+    pub fn new(stream: S, assoc: Association) -> Self {
+        Self {
+            stream,
+            assoc,
+            indications: VecDeque::new(),
+            closed: false,
+            finished: false,
+            read_timeout: None,
+            read_size: MIN_READ,
+            pending: VecDeque::new(),
+            write_broken: false,
+        }
+    }
+
+    /// The state machine.
+    pub fn association(&self) -> &Association {
+        &self.assoc
+    }
+
+    /// The state machine, to call a primitive; call [`Self::flush`] afterwards.
+    pub fn association_mut(&mut self) -> &mut Association {
+        &mut self.assoc
+    }
+
+    /// The stream.
+    pub fn stream(&self) -> &S {
+        &self.stream
+    }
+
+    /// The stream, e.g. to set a write timeout.
+    pub fn stream_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// Whether the transport connection is closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Whether the association is over (the machine returned to Sta1).
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Carries out every pending output: writes bytes, connects (the stream is
+    /// already connected, so this only confirms it), closes, queues indications.
+    pub fn flush(&mut self, now: Instant) -> Result<(), NetError> {
+        while let Some(out) = self.assoc.poll_output() {
+            match out {
+                Output::Transmit(bytes) => {
+                    if !bytes.is_empty() {
+                        self.pending.push_back(bytes);
+                    }
+                }
+                Output::Connect => {
+                    self.write_pending()?;
+                    self.assoc.transport_connected(now)?;
+                }
+                Output::CloseTransport => {
+                    self.write_pending()?;
+                    self.close_stream();
+                }
+                Output::Indication(ind) => {
+                    if ind == Indication::Closed {
+                        self.finished = true;
+                    }
+                    self.indications.push_back(ind);
+                }
+            }
+        }
+        self.write_pending()
+    }
+
+    fn close_stream(&mut self) {
+        if !self.closed {
+            let _ = self.stream.shutdown();
+            self.closed = true;
+        }
+        self.pending.clear();
+    }
+
+    /// Writes the queued PDUs, several buffers per system call.
+    fn write_pending(&mut self) -> Result<(), NetError> {
+        if self.write_broken {
+            if self.pending.is_empty() {
+                return Ok(());
+            }
+            self.pending.clear();
+            return Err(NetError::Io(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the connection can no longer be written to",
+            )));
+        }
+        if self.closed {
+            self.pending.clear();
+            return Ok(());
+        }
+        while !self.pending.is_empty() {
+            let result = {
+                let slices: Vec<IoSlice<'_>> = self
+                    .pending
+                    .iter()
+                    .take(MAX_IOV)
+                    .map(|b| IoSlice::new(b))
+                    .collect();
+                self.stream.write_vectored(&slices)
+            };
+            match result {
+                Ok(0) => {
+                    return self.write_failed(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "connection closed while writing",
+                    ))
+                }
+                Ok(mut n) => {
+                    while n > 0 {
+                        let Some(front) = self.pending.front_mut() else {
+                            break;
+                        };
+                        if n >= front.len() {
+                            n -= front.len();
+                            self.pending.pop_front();
+                        } else {
+                            front.advance(n);
+                            n = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.write_failed(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// A write failed. The stream is left open for reading: the peer may have sent
+    /// an A-ABORT before closing (see [`Self::collect_abort`]); the caller ends the
+    /// association with [`Self::abort`].
+    fn write_failed(&mut self, e: io::Error) -> Result<(), NetError> {
+        let timed_out = matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        );
+        self.pending.clear();
+        self.write_broken = true;
+        if timed_out {
+            Err(NetError::Timeout {
+                what: "the peer to accept data",
+            })
+        } else {
+            Err(NetError::Io(e))
+        }
+    }
+
+    /// The transport is gone: tell the machine (Evt17) and queue what it says.
+    fn lost_transport(&mut self, now: Instant) {
+        self.close_stream();
+        if self.assoc.transport_closed(now).is_ok() {
+            // Only indications can come out now; writing is impossible.
+            while let Some(out) = self.assoc.poll_output() {
+                if let Output::Indication(ind) = out {
+                    if ind == Indication::Closed {
+                        self.finished = true;
+                    }
+                    self.indications.push_back(ind);
+                }
+            }
+        }
+    }
+
+    /// Sends a P-DATA-TF.
+    pub fn send_pdata(&mut self, pdata: PData) -> Result<(), NetError> {
+        let now = Instant::now();
+        self.assoc.send_pdata(pdata, now)?;
+        self.flush(now)
+    }
+
+    /// Sends one PDV as its own P-DATA-TF without copying `data`.
+    pub fn send_pdv(
+        &mut self,
+        context_id: u8,
+        is_command: bool,
+        is_last: bool,
+        data: Bytes,
+    ) -> Result<(), NetError> {
+        let now = Instant::now();
+        self.assoc
+            .send_pdv_parts(context_id, is_command, is_last, data, now)?;
+        self.flush(now)
+    }
+
+    /// Sends a DIMSE command, fragmented for a peer whose maximum length is `peer_max`.
+    pub fn send_command(
+        &mut self,
+        context_id: u8,
+        message: &Message,
+        peer_max: u32,
+    ) -> Result<(), NetError> {
+        for pdata in fragment_command(context_id, message.encode(), peer_max) {
+            self.send_pdata(pdata)?;
+        }
+        Ok(())
+    }
+
+    /// Sends an A-ABORT (if there is still a connection) and closes the transport.
+    ///
+    /// After the A-ABORT the write side is shut down and peer bytes are discarded
+    /// for up to [`ABORT_LINGER`] (or until the peer closes), so the peer reads
+    /// the A-ABORT instead of a connection reset caused by unread data.
+    pub fn abort(&mut self) {
+        let now = Instant::now();
+        if !self.closed && self.assoc.abort(now).is_ok() {
+            // Only the A-ABORT is queued; drop the machine's other outputs.
+            while let Some(out) = self.assoc.poll_output() {
+                if let Output::Transmit(bytes) = out {
+                    self.pending.push_back(bytes);
+                }
+            }
+            if self.write_pending().is_ok() {
+                self.linger(ABORT_LINGER);
+            }
+        }
+        self.lost_transport(Instant::now());
+    }
+
+    /// Shuts down writing and discards input until EOF or `grace` passes.
+    fn linger(&mut self, grace: Duration) {
+        if self.stream.shutdown_write().is_err() {
+            return;
+        }
+        let Some(deadline) = Instant::now().checked_add(grace) else {
+            return;
+        };
+        let mut scratch = vec![0u8; MIN_READ];
+        self.read_timeout = None;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
+                return;
+            }
+            match self.stream.read(&mut scratch) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Next queued indication, without waiting.
+    pub fn pop_indication(&mut self) -> Option<Indication> {
+        self.indications.pop_front()
+    }
+
+    /// Waits for the next indication until `until` (`None`: no deadline but ARTIM).
+    /// `Ok(None)` when `until` passed first. Once the association is over and every
+    /// indication was handed out, fails with [`NetError::Protocol`].
+    pub fn wait_indication(
+        &mut self,
+        until: Option<Instant>,
+    ) -> Result<Option<Indication>, NetError> {
+        loop {
+            if let Some(ind) = self.indications.pop_front() {
+                return Ok(Some(ind));
+            }
+            if self.finished || self.closed {
+                return Err(NetError::Protocol("the association is closed".into()));
+            }
+            let now = Instant::now();
+            if let Some(artim) = self.assoc.poll_timeout() {
+                if artim <= now {
+                    self.assoc.handle_timeout(now);
+                    self.flush(now)?;
+                    continue;
+                }
+            }
+            if matches!(until, Some(u) if u <= now) {
+                return Ok(None);
+            }
+            let wake = match (until, self.assoc.poll_timeout()) {
+                (Some(u), Some(a)) => Some(u.min(a)),
+                (u, a) => u.or(a),
+            };
+            let timeout = wake.map(|w| {
+                w.saturating_duration_since(now)
+                    .max(Duration::from_millis(1))
+            });
+            self.read_once(timeout)?;
+        }
+    }
+
+    /// [`Self::wait_indication`] with a required deadline: on expiry the
+    /// association is aborted and the error is [`NetError::Timeout`].
+    pub fn next_indication(
+        &mut self,
+        deadline: Instant,
+        what: &'static str,
+    ) -> Result<Indication, NetError> {
+        match self.wait_indication(Some(deadline))? {
+            Some(ind) => Ok(ind),
+            None => {
+                self.abort();
+                Err(NetError::Timeout { what })
+            }
+        }
+    }
+
+    /// One read into the machine's receive buffer (at most `timeout`), then
+    /// processing of every whole PDU in it.
+    fn read_once(&mut self, timeout: Option<Duration>) -> Result<(), NetError> {
+        if self.read_timeout != Some(timeout) {
+            self.stream.set_read_timeout(timeout)?;
+            self.read_timeout = Some(timeout);
+        }
+        let size = self.read_size;
+        let buf = self.assoc.receive_buffer();
+        let start = buf.len();
+        // Zero-filling the spare space is the price of a safe read into it; the
+        // adaptive size keeps it proportional to what actually arrives.
+        buf.resize(start.saturating_add(size), 0);
+        let result = match buf.get_mut(start..) {
+            Some(spare) => self.stream.read(spare),
+            None => Ok(0),
+        };
+        let got = *result.as_ref().unwrap_or(&0);
+        buf.truncate(start.saturating_add(got));
+        let now = Instant::now();
+        match result {
+            Ok(0) => {
+                self.lost_transport(now);
+                Ok(())
+            }
+            Ok(n) => {
+                self.read_size = if n == size {
+                    size.saturating_mul(2).min(MAX_READ)
+                } else {
+                    n.saturating_mul(2).clamp(MIN_READ, MAX_READ)
+                };
+                self.assoc.process(now);
+                self.flush(now)
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                self.lost_transport(now);
+                Ok(())
+            }
+            Err(e) => {
+                self.lost_transport(now);
+                Err(NetError::Io(e))
+            }
+        }
+    }
+
+    /// After a failed write: picks up an A-ABORT the peer may have sent before
+    /// closing (waiting at most `grace`), so the caller can report it.
+    pub fn collect_abort(&mut self, grace: Duration) -> Option<NetError> {
+        let deadline = Instant::now().checked_add(grace);
+        loop {
+            match self.indications.pop_front() {
+                Some(Indication::Aborted { source, reason }) => {
+                    return Some(NetError::Aborted { source, reason })
+                }
+                Some(_) => continue,
+                None => {}
+            }
+            if self.closed || self.finished {
+                return None;
+            }
+            match self.wait_indication(deadline) {
+                Ok(Some(ind)) => self.indications.push_front(ind),
+                Ok(None) => return None,
+                // The A-ABORT may have been queued just before the error.
+                Err(_) => {
+                    return self.indications.drain(..).find_map(|ind| match ind {
+                        Indication::Aborted { source, reason } => {
+                            Some(NetError::Aborted { source, reason })
+                        }
+                        _ => None,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Consumes the connection, returning the stream and the machine.
+    pub fn into_parts(self) -> (S, Association) {
+        (self.stream, self.assoc)
+    }
+}
+
+/// Checks an AE title we are about to send: 1-16 characters of ISO 646 without
+/// backslash or control characters, not all spaces (PS3.5 Table 6.2-1, AE).
+pub fn validate_ae_title(ae: &str, what: &str) -> Result<(), NetError> {
+    let trimmed = ae.trim();
+    let ok = !trimmed.is_empty()
+        && trimmed.len() <= 16
+        && trimmed
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'\\');
+    if ok {
+        Ok(())
+    } else {
+        Err(NetError::InvalidArgument(format!(
+            "{what} {ae:?} must be 1-16 printable ASCII characters without backslash"
+        )))
+    }
+}
+
+/// Maps an indication that ends the association to its error.
+pub fn indication_error(ind: &Indication) -> Option<NetError> {
+    match ind {
+        Indication::Aborted { source, reason } => Some(NetError::Aborted {
+            source: *source,
+            reason: *reason,
+        }),
+        Indication::ProviderAborted { reason, detail, .. } => Some(NetError::ProviderAborted {
+            reason: *reason,
+            detail: detail.clone(),
+        }),
+        Indication::Rejected(rj) => Some(NetError::Rejected {
+            result: rj.result,
+            source: rj.source,
+            reason: rj.reason,
+        }),
+        Indication::Closed => Some(NetError::Protocol("the association is closed".into())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::association::{Config, LocalError, Role};
+    use crate::pdu::{AssociateAc, AssociateRq, Pdu, UserInformation};
+
+    /// An in-memory stream: reads come from `input`, writes are recorded.
+    #[derive(Default)]
+    struct Mock {
+        input: std::collections::VecDeque<u8>,
+        written: Vec<u8>,
+        write_calls: usize,
+    }
+
+    impl Read for Mock {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.input.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.input.len());
+            for (dst, src) in buf.iter_mut().zip(self.input.drain(..n)) {
+                *dst = src;
+            }
+            Ok(n)
+        }
+    }
+
+    impl Write for Mock {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_calls += 1;
+            self.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.write_calls += 1;
+            // Accept at most 5 bytes per call, to exercise partial writes.
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(5 - n);
+                self.written.extend_from_slice(&b[..take]);
+                n += take;
+                if n == 5 {
+                    break;
+                }
+            }
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Transport for Mock {
+        fn set_read_timeout(&mut self, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+        fn set_write_timeout(&mut self, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+        fn shutdown(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn shutdown_write(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn established(peer_max: u32) -> Connection<Mock> {
+        let mut conn = Connection::new(
+            Mock::default(),
+            Association::new(Config::new(Role::Requestor)),
+        );
+        let rq = AssociateRq {
+            protocol_version: 1,
+            called_ae: "A".into(),
+            calling_ae: "B".into(),
+            application_context: crate::pdu::APPLICATION_CONTEXT_NAME.into(),
+            presentation_contexts: vec![],
+            user_info: UserInformation::default(),
+        };
+        let now = Instant::now();
+        conn.association_mut().request_association(rq, now).unwrap();
+        conn.flush(now).unwrap();
+        let ac = AssociateAc {
+            protocol_version: 1,
+            called_ae: "A".into(),
+            calling_ae: "B".into(),
+            application_context: crate::pdu::APPLICATION_CONTEXT_NAME.into(),
+            presentation_contexts: vec![],
+            user_info: UserInformation {
+                max_pdu_length: Some(peer_max),
+                ..UserInformation::default()
+            },
+        };
+        let bytes = Pdu::AssociateAc(ac).encode().unwrap();
+        conn.stream_mut().input.extend(bytes.iter());
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let ind = conn.next_indication(deadline, "AC").unwrap();
+        assert!(matches!(ind, Indication::Accepted(_)));
+        conn.stream_mut().written.clear();
+        conn
+    }
+
+    #[test]
+    fn pdv_header_and_data_leave_together() {
+        let mut conn = established(100);
+        let data = Bytes::from_static(b"0123456789abcdef");
+        conn.send_pdv(1, false, true, data.clone()).unwrap();
+        let w = &conn.stream().written;
+        let header = PData::header_for_single_pdv(1, false, true, data.len()).unwrap();
+        assert_eq!(&w[..12], &header);
+        assert_eq!(&w[12..], &data[..]);
+        let decoded = Pdu::decode(Bytes::copy_from_slice(w)).unwrap();
+        assert!(matches!(decoded, Pdu::PData(p) if p.pdvs[0].data == data));
+
+        // Larger than the peer's maximum: refused, nothing written.
+        let before = conn.stream().written.len();
+        let big = Bytes::from(vec![0u8; 95]);
+        assert!(matches!(
+            conn.send_pdv(1, false, true, big),
+            Err(NetError::Local(LocalError::PduTooLarge { .. }))
+        ));
+        assert_eq!(conn.stream().written.len(), before);
+    }
+
+    #[test]
+    fn deadline_expiry_is_a_timeout() {
+        let mut conn = established(0);
+        let err = conn
+            .next_indication(Instant::now(), "a response")
+            .unwrap_err();
+        assert!(matches!(err, NetError::Timeout { what: "a response" }));
+        assert!(conn.is_closed());
+    }
+
+    #[test]
+    fn ae_titles() {
+        assert!(validate_ae_title("STORE", "x").is_ok());
+        assert!(validate_ae_title(" A ", "x").is_ok());
+        for bad in ["", "   ", "ABCDEFGHIJKLMNOPQ", "A\\B", "A\u{1}", "é"] {
+            assert!(validate_ae_title(bad, "x").is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,897 @@
+//! The storage SCP: a listener, one thread per association, C-ECHO and C-STORE
+//! for every storage SOP class, received objects streamed durably to disk.
+//!
+//! Status codes sent back for C-STORE (PS3.4 Table B.2-1, PS3.7 Annex C):
+//! - 0000 success, after the file is fsynced, renamed and the handler returned;
+//! - 0122 refused, SOP class not supported: the command's SOP class is not a
+//!   storage SOP class or differs from the presentation context's abstract syntax;
+//! - [`INVALID_SOP_INSTANCE_UID`] (C210, in the "cannot understand" Cxxx range):
+//!   the SOP Instance UID is not a valid UID, so it never becomes a path;
+//! - A700 out of resources: the file could not be written (disk full, I/O error);
+//!   no partial file is left;
+//! - C001 (Cxxx range): the handler returned an error (the file stays stored);
+//! - 0211 unrecognized operation, for any other request.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use socket2::SockRef;
+
+use crate::association::{Association, Config, Indication, Role};
+use crate::conn::{validate_ae_title, Connection};
+use crate::dimse::{
+    self, status, CEchoRsp, CStoreRq, CStoreRsp, Event, Message, Reassembler,
+    VERIFICATION_SOP_CLASS,
+};
+use crate::part10::{FileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
+use crate::pdu::{
+    AssociateAc, AssociateRj, AssociateRq, PData, PresentationContextAc, RoleSelection,
+    UserInformation, APPLICATION_CONTEXT_NAME, PROTOCOL_VERSION,
+};
+use crate::store::{
+    choose_transfer_syntax, is_storage_sop_class, validate_uid, PartialObject,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+};
+use crate::transport;
+
+pub use crate::conn::DEFAULT_MAX_PDU;
+pub use crate::scu::AcceptedContext;
+pub use crate::transport::{NetError, Timeouts};
+
+/// C-STORE failure: the SOP Instance UID is not a valid UID (a code of the
+/// "Error: cannot understand" Cxxx range of PS3.4 Table B.2-1, chosen by securepdu).
+pub const INVALID_SOP_INSTANCE_UID: u16 = 0xC210;
+
+/// C-STORE failure: the storage handler returned an error (Cxxx range).
+pub const HANDLER_FAILED: u16 = 0xC001;
+
+/// How often blocked threads look at the shutdown flag.
+const POLL: Duration = Duration::from_millis(250);
+
+/// Longest Error Comment (0000,0902), LO.
+const MAX_ERROR_COMMENT: usize = 64;
+
+/// How the storage SCP behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScpConfig {
+    /// Our AE title.
+    pub ae_title: String,
+    /// Reject associations whose called AE title is not `ae_title`.
+    pub require_called_ae: bool,
+    /// Where received objects are written (created if missing).
+    pub storage_dir: PathBuf,
+    /// Most associations served at once; one more is rejected (transient, local
+    /// limit exceeded).
+    pub max_associations: usize,
+    /// Largest P-DATA-TF we accept (advertised).
+    pub max_pdu: u32,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+}
+
+impl Default for ScpConfig {
+    fn default() -> Self {
+        Self {
+            ae_title: "SECUREPDU".into(),
+            require_called_ae: false,
+            storage_dir: PathBuf::from("."),
+            max_associations: 32,
+            max_pdu: DEFAULT_MAX_PDU,
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// An object received, durable on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    /// Its file: `<storage_dir>/<SOP Instance UID>.dcm`.
+    pub path: PathBuf,
+    /// SOP Class UID.
+    pub sop_class_uid: String,
+    /// SOP Instance UID.
+    pub sop_instance_uid: String,
+    /// Transfer syntax of the data set (as received).
+    pub transfer_syntax: String,
+    /// The peer's AE title.
+    pub calling_ae: String,
+    /// The AE title the peer called.
+    pub called_ae: String,
+    /// The peer's address.
+    pub peer: SocketAddr,
+    /// File size in bytes (Part 10 header included).
+    pub size: u64,
+}
+
+/// A status chosen by the handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerStatus {
+    /// Status (0000,0900).
+    pub status: u16,
+    /// Error Comment (0000,0902), at most 64 characters are sent.
+    pub error_comment: Option<String>,
+}
+
+/// What the application does with received objects and association events.
+pub trait StoreHandler: Send + Sync + 'static {
+    /// Called after the object is durable (fsynced and renamed), before the
+    /// response is sent. `Ok(None)`: Success. `Ok(Some(s))`: answer `s`.
+    /// `Err(msg)`: failure [`HANDLER_FAILED`] with `msg` as error comment (the
+    /// file stays where it is). A panic counts as `Err`.
+    fn on_stored(&self, obj: &StoredObject) -> Result<Option<HandlerStatus>, String>;
+
+    /// An association request was accepted or rejected.
+    fn on_association(&self, _peer: SocketAddr, _calling: &str, _called: &str, _accepted: bool) {}
+}
+
+struct Inner {
+    config: ScpConfig,
+    handler: Arc<dyn StoreHandler>,
+    wake_addr: SocketAddr,
+    shutdown: AtomicBool,
+    active: AtomicUsize,
+    rejecting: AtomicUsize,
+    panics: AtomicUsize,
+    serial: AtomicU64,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// A storage SCP bound to a port.
+pub struct Server {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stops a [`Server`] from any thread.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShutdownHandle").finish_non_exhaustive()
+    }
+}
+
+impl ShutdownHandle {
+    /// Stops accepting and wakes [`Server::serve`], which returns once the
+    /// associations in progress have ended (or after a grace period of the ACSE
+    /// timeout). Associations idle between messages are aborted.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.store(true, Ordering::SeqCst);
+        // Wake the blocking accept; the accept timeout covers a failed wake-up.
+        let _ = TcpStream::connect_timeout(&self.inner.wake_addr, Duration::from_secs(1));
+    }
+
+    /// Whether shutdown was requested.
+    pub fn is_shutdown(&self) -> bool {
+        self.inner.shutdown.load(Ordering::SeqCst)
+    }
+}
+
+impl Server {
+    /// Binds `host`:`port` ("::" or "": dual-stack, falling back to 0.0.0.0; port 0
+    /// picks a free port). Creates the storage directory if needed.
+    pub fn bind(
+        host: &str,
+        port: u16,
+        config: ScpConfig,
+        handler: Arc<dyn StoreHandler>,
+    ) -> Result<Server, NetError> {
+        validate_ae_title(&config.ae_title, "AE title")?;
+        if config.max_associations == 0 {
+            return Err(NetError::InvalidArgument(
+                "max_associations must be at least 1".into(),
+            ));
+        }
+        std::fs::create_dir_all(&config.storage_dir)?;
+        if !config.storage_dir.is_dir() {
+            return Err(NetError::InvalidArgument(format!(
+                "{} is not a directory",
+                config.storage_dir.display()
+            )));
+        }
+        let listener = transport::listen(host, port)?;
+        let local_addr = listener.local_addr()?;
+        // accept() honours SO_RCVTIMEO on Linux: a bounded wait for the flag.
+        let _ = SockRef::from(&listener).set_read_timeout(Some(POLL));
+        let inner = Arc::new(Inner {
+            config,
+            handler,
+            wake_addr: transport::connectable(local_addr),
+            shutdown: AtomicBool::new(false),
+            active: AtomicUsize::new(0),
+            rejecting: AtomicUsize::new(0),
+            panics: AtomicUsize::new(0),
+            serial: AtomicU64::new(0),
+            threads: Mutex::new(Vec::new()),
+        });
+        Ok(Server {
+            listener,
+            local_addr,
+            inner,
+        })
+    }
+
+    /// The address bound (port 0 resolved).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that stops [`Self::serve`].
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+
+    /// Associations being served now.
+    pub fn active_associations(&self) -> usize {
+        self.inner.active.load(Ordering::SeqCst)
+    }
+
+    /// Association threads that panicked (each ended its association only).
+    pub fn panicked_associations(&self) -> usize {
+        self.inner.panics.load(Ordering::SeqCst)
+    }
+
+    /// Accepts connections until shutdown, one thread per association. Returns
+    /// after shutdown once the association threads have ended (waiting at most
+    /// the ACSE timeout for them).
+    pub fn serve(&self) -> Result<(), NetError> {
+        while !self.inner.shutdown.load(Ordering::SeqCst) {
+            match self.listener.accept() {
+                Ok((stream, addr)) => {
+                    if self.inner.shutdown.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    self.dispatch(stream, transport::normalize_addr(addr));
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                            | std::io::ErrorKind::ConnectionAborted
+                            | std::io::ErrorKind::ConnectionReset
+                    ) => {}
+                // Out of file descriptors and the like: back off, keep serving.
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+            self.reap();
+        }
+        self.join_all();
+        Ok(())
+    }
+
+    fn reap(&self) {
+        let mut threads = lock(&self.inner.threads);
+        threads.retain(|t| !t.is_finished());
+    }
+
+    fn join_all(&self) {
+        let grace = self.inner.config.timeouts.acse;
+        let deadline = Instant::now().checked_add(grace);
+        loop {
+            self.reap();
+            if lock(&self.inner.threads).is_empty() {
+                return;
+            }
+            if matches!(deadline, Some(d) if Instant::now() >= d) {
+                // Stragglers end by their own timeouts; they are detached.
+                lock(&self.inner.threads).clear();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn dispatch(&self, stream: TcpStream, peer: SocketAddr) {
+        transport::tune(&stream);
+        let inner = Arc::clone(&self.inner);
+        let n = inner.serial.fetch_add(1, Ordering::Relaxed);
+        let limit = inner.config.max_associations;
+        let busy = inner
+            .active
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |a| {
+                (a < limit).then_some(a + 1)
+            })
+            .is_err();
+        let spawned = if busy {
+            // Bound the rejecting threads too: past that, just close.
+            if inner.rejecting.fetch_add(1, Ordering::SeqCst) >= limit.max(4) {
+                inner.rejecting.fetch_sub(1, Ordering::SeqCst);
+                return;
+            }
+            let inner2 = Arc::clone(&inner);
+            std::thread::Builder::new()
+                .name(format!("securepdu-scp-busy-{n}"))
+                .spawn(move || {
+                    let _ = catch_unwind(AssertUnwindSafe(|| reject_busy(stream, peer, &inner2)));
+                    inner2.rejecting.fetch_sub(1, Ordering::SeqCst);
+                })
+                .map_err(|_| inner.rejecting.fetch_sub(1, Ordering::SeqCst))
+        } else {
+            let inner2 = Arc::clone(&inner);
+            std::thread::Builder::new()
+                .name(format!("securepdu-scp-{n}"))
+                .spawn(move || {
+                    let result =
+                        catch_unwind(AssertUnwindSafe(|| run_association(stream, peer, &inner2)));
+                    if result.is_err() {
+                        inner2.panics.fetch_add(1, Ordering::SeqCst);
+                    }
+                    inner2.active.fetch_sub(1, Ordering::SeqCst);
+                })
+                .map_err(|_| inner.active.fetch_sub(1, Ordering::SeqCst))
+        };
+        if let Ok(handle) = spawned {
+            lock(&self.inner.threads).push(handle);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn acceptor(config: &ScpConfig, artim: Duration) -> Association {
+    Association::new(Config {
+        role: Role::Acceptor,
+        artim_timeout: artim,
+        max_pdu_receive: config.max_pdu,
+    })
+}
+
+/// Waits for the A-ASSOCIATE-RQ (ARTIM bounds the wait).
+fn wait_request(conn: &mut Connection<TcpStream>, inner: &Inner) -> Option<AssociateRq> {
+    loop {
+        let slice = Instant::now().checked_add(POLL);
+        match conn.wait_indication(slice) {
+            Ok(Some(Indication::AssociateRequest(rq))) => return Some(*rq),
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                if inner.shutdown.load(Ordering::SeqCst) {
+                    conn.abort();
+                    return None;
+                }
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Waits until the peer closes the connection or ARTIM expires.
+fn wait_closed(conn: &mut Connection<TcpStream>) {
+    while !conn.is_finished() {
+        match conn.wait_indication(None) {
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Answers one association beyond the limit: A-ASSOCIATE-RJ rejected-transient,
+/// service-provider (presentation), local-limit-exceeded.
+fn reject_busy(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
+    let artim = inner.config.timeouts.acse.min(Duration::from_secs(10));
+    let _ = stream.set_write_timeout(Some(artim));
+    let mut conn = Connection::new(stream, acceptor(&inner.config, artim));
+    let now = Instant::now();
+    if conn.association_mut().transport_accepted(now).is_err() {
+        return;
+    }
+    let Some(rq) = wait_request(&mut conn, inner) else {
+        return;
+    };
+    let rj = AssociateRj {
+        result: 2,
+        source: 3,
+        reason: 2,
+    };
+    let now = Instant::now();
+    if conn.association_mut().reject(rj, now).is_ok() && conn.flush(now).is_ok() {
+        inner
+            .handler
+            .on_association(peer, &rq.calling_ae, &rq.called_ae, false);
+        wait_closed(&mut conn);
+    }
+}
+
+/// Association negotiation: the A-ASSOCIATE-AC and the accepted contexts, or the
+/// A-ASSOCIATE-RJ.
+pub fn negotiate(
+    rq: &AssociateRq,
+    config: &ScpConfig,
+) -> Result<(AssociateAc, Vec<AcceptedContext>), AssociateRj> {
+    if config.require_called_ae && rq.called_ae.trim() != config.ae_title.trim() {
+        // Rejected-permanent, service-user, called-AE-title-not-recognized.
+        return Err(AssociateRj {
+            result: 1,
+            source: 1,
+            reason: 7,
+        });
+    }
+    if rq.application_context != APPLICATION_CONTEXT_NAME {
+        // Rejected-permanent, service-user, application-context-name-not-supported.
+        return Err(AssociateRj {
+            result: 1,
+            source: 1,
+            reason: 2,
+        });
+    }
+    let mut accepted = Vec::new();
+    let mut items = Vec::with_capacity(rq.presentation_contexts.len());
+    for pc in &rq.presentation_contexts {
+        let supported = pc.abstract_syntax == VERIFICATION_SOP_CLASS
+            || is_storage_sop_class(&pc.abstract_syntax);
+        let chosen = if supported {
+            choose_transfer_syntax(&pc.abstract_syntax, &pc.transfer_syntaxes)
+        } else {
+            None
+        };
+        let (result, ts) = match (supported, chosen) {
+            (true, Some(ts)) => {
+                accepted.push(AcceptedContext {
+                    id: pc.id,
+                    abstract_syntax: pc.abstract_syntax.clone(),
+                    transfer_syntax: ts.to_owned(),
+                });
+                (0, ts.to_owned())
+            }
+            // The transfer syntax sub-item is not significant when rejected, but
+            // some peers expect one.
+            (supported, _) => (
+                if supported { 4 } else { 3 },
+                pc.transfer_syntaxes
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| IMPLICIT_VR_LITTLE_ENDIAN.to_owned()),
+            ),
+        };
+        items.push(PresentationContextAc {
+            id: pc.id,
+            result,
+            transfer_syntax: Some(ts),
+        });
+    }
+    // SCP/SCU role selection: the peer may be SCU of what we accepted; we take no
+    // SCP role of the peer's.
+    let role_selection = rq
+        .user_info
+        .role_selection
+        .iter()
+        .filter(|rs| {
+            accepted
+                .iter()
+                .any(|c| c.abstract_syntax == rs.sop_class_uid)
+        })
+        .map(|rs| RoleSelection {
+            sop_class_uid: rs.sop_class_uid.clone(),
+            scu_role: rs.scu_role.min(1),
+            scp_role: 0,
+        })
+        .collect();
+    let ac = AssociateAc {
+        protocol_version: PROTOCOL_VERSION,
+        called_ae: rq.called_ae.clone(),
+        calling_ae: rq.calling_ae.clone(),
+        application_context: APPLICATION_CONTEXT_NAME.to_owned(),
+        presentation_contexts: items,
+        user_info: UserInformation {
+            max_pdu_length: Some(config.max_pdu),
+            implementation_class_uid: Some(IMPLEMENTATION_CLASS_UID.to_owned()),
+            implementation_version_name: Some(IMPLEMENTATION_VERSION_NAME.to_owned()),
+            role_selection,
+            ..UserInformation::default()
+        },
+    };
+    Ok((ac, accepted))
+}
+
+fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
+    let config = &inner.config;
+    let _ = stream.set_write_timeout(Some(config.timeouts.dimse));
+    let mut conn = Connection::new(stream, acceptor(config, config.timeouts.acse));
+    let now = Instant::now();
+    if conn.association_mut().transport_accepted(now).is_err() {
+        return;
+    }
+    let Some(rq) = wait_request(&mut conn, inner) else {
+        return;
+    };
+    let now = Instant::now();
+    match negotiate(&rq, config) {
+        Err(rj) => {
+            if conn.association_mut().reject(rj, now).is_ok() && conn.flush(now).is_ok() {
+                inner
+                    .handler
+                    .on_association(peer, &rq.calling_ae, &rq.called_ae, false);
+                wait_closed(&mut conn);
+            }
+        }
+        Ok((ac, contexts)) => {
+            if conn.association_mut().accept(ac, now).is_err() || conn.flush(now).is_err() {
+                conn.abort();
+                return;
+            }
+            inner
+                .handler
+                .on_association(peer, &rq.calling_ae, &rq.called_ae, true);
+            let peer_max = conn.association().peer_max_pdu_length().unwrap_or(16_384);
+            let mut session = Session {
+                conn,
+                inner,
+                contexts,
+                calling_ae: rq.calling_ae.trim().to_owned(),
+                called_ae: rq.called_ae.trim().to_owned(),
+                peer,
+                peer_max,
+                reassembler: Reassembler::new(),
+                current: None,
+            };
+            session.run();
+        }
+    }
+}
+
+/// The message being received.
+enum Incoming {
+    Store {
+        rq: CStoreRq,
+        transfer_syntax: String,
+        /// `None` once refused or failed.
+        writer: Option<PartialObject>,
+        /// The status to answer instead of storing.
+        failure: Option<(u16, String)>,
+    },
+    /// A request we do not handle, whose data set is being discarded.
+    Other { response: Option<Message> },
+}
+
+struct Session<'a> {
+    conn: Connection<TcpStream>,
+    inner: &'a Inner,
+    contexts: Vec<AcceptedContext>,
+    calling_ae: String,
+    called_ae: String,
+    peer: SocketAddr,
+    peer_max: u32,
+    reassembler: Reassembler,
+    current: Option<(u8, Incoming)>,
+}
+
+impl Session<'_> {
+    fn run(&mut self) {
+        let timeouts = self.inner.config.timeouts;
+        let mut last_rx = Instant::now();
+        loop {
+            let now = Instant::now();
+            let between_messages = self.reassembler.is_idle() && self.current.is_none();
+            let limit = if between_messages {
+                timeouts.idle
+            } else {
+                timeouts.dimse
+            };
+            let deadline = last_rx.checked_add(limit);
+            if matches!(deadline, Some(d) if now >= d) {
+                self.conn.abort();
+                return;
+            }
+            if between_messages && self.inner.shutdown.load(Ordering::SeqCst) {
+                self.conn.abort();
+                return;
+            }
+            let slice = match (deadline, now.checked_add(POLL)) {
+                (Some(d), Some(p)) => Some(d.min(p)),
+                (d, p) => d.or(p),
+            };
+            let ind = match self.conn.wait_indication(slice) {
+                Ok(None) => continue,
+                Ok(Some(ind)) => ind,
+                Err(_) => return,
+            };
+            last_rx = Instant::now();
+            let handled = match ind {
+                Indication::PData(pdata) => self.on_pdata(pdata),
+                Indication::ReleaseRequest => {
+                    // A message cut short by the release is dropped (its
+                    // temporary file with it).
+                    self.current = None;
+                    let now = Instant::now();
+                    if self.conn.association_mut().respond_release(now).is_ok()
+                        && self.conn.flush(now).is_ok()
+                    {
+                        wait_closed(&mut self.conn);
+                    }
+                    return;
+                }
+                Indication::Aborted { .. }
+                | Indication::ProviderAborted { .. }
+                | Indication::Closed => return,
+                _ => Ok(()),
+            };
+            if handled.is_err() {
+                self.conn.abort();
+                return;
+            }
+        }
+    }
+
+    /// Handles the PDVs of one P-DATA-TF. An error means: abort the association.
+    fn on_pdata(&mut self, pdata: PData) -> Result<(), NetError> {
+        let mut events = Vec::new();
+        for pdv in pdata.pdvs {
+            events.clear();
+            self.reassembler.push_pdv(pdv, &mut events)?;
+            for event in events.drain(..) {
+                match event {
+                    Event::Command {
+                        message,
+                        context_id,
+                    } => self.on_command(message, context_id)?,
+                    Event::DatasetFragment { data, .. } => self.on_fragment(&data),
+                    Event::DatasetComplete { .. } => self.on_complete()?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn context(&self, id: u8) -> Result<&AcceptedContext, NetError> {
+        self.contexts.iter().find(|c| c.id == id).ok_or_else(|| {
+            NetError::Protocol(format!(
+                "message on presentation context {id}, which was not accepted"
+            ))
+        })
+    }
+
+    fn on_command(&mut self, message: Message, context_id: u8) -> Result<(), NetError> {
+        let ctx = self.context(context_id)?.clone();
+        match message {
+            Message::CEchoRq(rq) => {
+                let rsp = Message::CEchoRsp(CEchoRsp::to_request(&rq, status::SUCCESS));
+                self.conn.send_command(context_id, &rsp, self.peer_max)
+            }
+            Message::CStoreRq(rq) => {
+                let incoming = self.start_store(rq, &ctx);
+                self.current = Some((context_id, incoming));
+                Ok(())
+            }
+            other => {
+                if dimse::command_field::is_response(other.command_field()) {
+                    // Nothing was asked of the peer; ignore (discarding any data set).
+                    if other.has_dataset() {
+                        self.current = Some((context_id, Incoming::Other { response: None }));
+                    }
+                    return Ok(());
+                }
+                let response = other.unrecognized_operation_response();
+                if other.has_dataset() {
+                    self.current = Some((context_id, Incoming::Other { response }));
+                    Ok(())
+                } else if let Some(rsp) = response {
+                    self.conn.send_command(context_id, &rsp, self.peer_max)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn start_store(&self, rq: CStoreRq, ctx: &AcceptedContext) -> Incoming {
+        let sop_class = &rq.affected_sop_class_uid;
+        let failure = if !is_storage_sop_class(sop_class) {
+            Some((
+                status::SOP_CLASS_NOT_SUPPORTED,
+                format!("{sop_class} is not a storage SOP class"),
+            ))
+        } else if *sop_class != ctx.abstract_syntax {
+            Some((
+                status::SOP_CLASS_NOT_SUPPORTED,
+                format!("SOP class differs from context {}", ctx.id),
+            ))
+        } else if let Err(e) = validate_uid(&rq.affected_sop_instance_uid) {
+            Some((
+                INVALID_SOP_INSTANCE_UID,
+                format!("invalid SOP Instance UID: {}", e.reason),
+            ))
+        } else {
+            None
+        };
+        let transfer_syntax = ctx.transfer_syntax.clone();
+        if let Some(failure) = failure {
+            return Incoming::Store {
+                rq,
+                transfer_syntax,
+                writer: None,
+                failure: Some(failure),
+            };
+        }
+        let mut meta = FileMeta::new(
+            sop_class.clone(),
+            rq.affected_sop_instance_uid.clone(),
+            transfer_syntax.clone(),
+        );
+        meta.source_application_entity_title = Some(self.calling_ae.clone());
+        match PartialObject::create(&self.inner.config.storage_dir, &meta) {
+            Ok(writer) => Incoming::Store {
+                rq,
+                transfer_syntax,
+                writer: Some(writer),
+                failure: None,
+            },
+            Err(e) => Incoming::Store {
+                rq,
+                transfer_syntax,
+                writer: None,
+                failure: Some((status::OUT_OF_RESOURCES, format!("cannot create file: {e}"))),
+            },
+        }
+    }
+
+    fn on_fragment(&mut self, data: &[u8]) {
+        if let Some((
+            _,
+            Incoming::Store {
+                writer, failure, ..
+            },
+        )) = &mut self.current
+        {
+            if let Some(w) = writer {
+                if let Err(e) = w.write(data) {
+                    // Dropping the writer removes the temporary file.
+                    *writer = None;
+                    *failure = Some((status::OUT_OF_RESOURCES, format!("cannot write: {e}")));
+                }
+            }
+        }
+    }
+
+    fn on_complete(&mut self) -> Result<(), NetError> {
+        let Some((context_id, incoming)) = self.current.take() else {
+            return Ok(());
+        };
+        let response = match incoming {
+            Incoming::Other { response } => response,
+            Incoming::Store {
+                rq,
+                transfer_syntax,
+                writer,
+                failure,
+            } => {
+                let (status, comment) = match (writer, failure) {
+                    (_, Some(failure)) => (failure.0, Some(failure.1)),
+                    (None, None) => (status::OUT_OF_RESOURCES, None),
+                    (Some(writer), None) => self.finish_store(&rq, transfer_syntax, writer),
+                };
+                let mut rsp = CStoreRsp::to_request(&rq, status);
+                rsp.error_comment = comment.map(|c| truncate(&c, MAX_ERROR_COMMENT));
+                Some(Message::CStoreRsp(rsp))
+            }
+        };
+        match response {
+            Some(rsp) => self.conn.send_command(context_id, &rsp, self.peer_max),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes the object durable, then asks the handler. Returns the status.
+    fn finish_store(
+        &self,
+        rq: &CStoreRq,
+        transfer_syntax: String,
+        writer: PartialObject,
+    ) -> (u16, Option<String>) {
+        let (path, size) = match writer.finish() {
+            Ok(done) => done,
+            Err(e) => return (status::OUT_OF_RESOURCES, Some(format!("cannot store: {e}"))),
+        };
+        let obj = StoredObject {
+            path,
+            sop_class_uid: rq.affected_sop_class_uid.clone(),
+            sop_instance_uid: rq.affected_sop_instance_uid.clone(),
+            transfer_syntax,
+            calling_ae: self.calling_ae.clone(),
+            called_ae: self.called_ae.clone(),
+            peer: self.peer,
+            size,
+        };
+        let handler = &self.inner.handler;
+        match catch_unwind(AssertUnwindSafe(|| handler.on_stored(&obj))) {
+            Ok(Ok(None)) => (status::SUCCESS, None),
+            Ok(Ok(Some(s))) => (s.status, s.error_comment),
+            Ok(Err(msg)) => (HANDLER_FAILED, Some(msg)),
+            Err(_) => (HANDLER_FAILED, Some("storage handler panicked".into())),
+        }
+    }
+}
+
+/// At most `max` bytes of `s`, cut on a character boundary.
+fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pdu::PresentationContextRq;
+
+    fn rq(called: &str, pcs: Vec<(u8, &str, Vec<&str>)>) -> AssociateRq {
+        AssociateRq {
+            protocol_version: 1,
+            called_ae: called.into(),
+            calling_ae: "SCU".into(),
+            application_context: APPLICATION_CONTEXT_NAME.into(),
+            presentation_contexts: pcs
+                .into_iter()
+                .map(|(id, a, ts)| PresentationContextRq {
+                    id,
+                    abstract_syntax: a.into(),
+                    transfer_syntaxes: ts.into_iter().map(String::from).collect(),
+                })
+                .collect(),
+            user_info: UserInformation::default(),
+        }
+    }
+
+    #[test]
+    fn negotiation() {
+        let config = ScpConfig {
+            ae_title: "STORE".into(),
+            require_called_ae: true,
+            ..ScpConfig::default()
+        };
+        let ct = "1.2.840.10008.5.1.4.1.1.2";
+        let r = rq(
+            "STORE",
+            vec![
+                (1, VERIFICATION_SOP_CLASS, vec!["1.2.840.10008.1.2"]),
+                (3, ct, vec!["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"]),
+                (5, "1.2.3.4", vec!["1.2.840.10008.1.2"]),
+                (7, ct, vec!["9.9"]),
+            ],
+        );
+        let (ac, accepted) = negotiate(&r, &config).unwrap();
+        let results: Vec<u8> = ac.presentation_contexts.iter().map(|p| p.result).collect();
+        assert_eq!(results, vec![0, 0, 3, 4]);
+        assert_eq!(accepted.len(), 2);
+        assert_eq!(accepted[1].transfer_syntax, "1.2.840.10008.1.2.1");
+
+        let wrong = rq("OTHER", vec![]);
+        let rj = negotiate(&wrong, &config).unwrap_err();
+        assert_eq!((rj.result, rj.source, rj.reason), (1, 1, 7));
+        let mut bad_ctx = rq("STORE", vec![]);
+        bad_ctx.application_context = "1.2.3".into();
+        let rj = negotiate(&bad_ctx, &config).unwrap_err();
+        assert_eq!((rj.result, rj.source, rj.reason), (1, 1, 2));
+    }
+
+    #[test]
+    fn truncation() {
+        assert_eq!(truncate("abc", 2), "ab");
+        assert_eq!(truncate("é", 1), "");
+        assert_eq!(truncate("abc", 64), "abc");
+    }
+}

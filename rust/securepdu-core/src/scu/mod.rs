@@ -1,0 +1,595 @@
+//! The association-requestor (SCU): connect, negotiate, C-ECHO, C-STORE from
+//! memory or streamed from a Part 10 file, release, abort. Blocking.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::association::{Association, Config, Indication, Role};
+use crate::conn::{indication_error, validate_ae_title, Connection};
+use crate::dimse::{
+    max_pdv_data, CEchoRq, CStoreRq, DatasetFragmenter, Event, Message, Priority, Reassembler,
+    VERIFICATION_SOP_CLASS,
+};
+use crate::part10::{FileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
+use crate::pdu::{
+    AssociateAc, AssociateRq, PresentationContextRq, UserInformation, APPLICATION_CONTEXT_NAME,
+    PROTOCOL_VERSION,
+};
+use crate::store::{EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
+use crate::transport;
+
+pub use crate::conn::DEFAULT_MAX_PDU;
+pub use crate::transport::{NetError, Timeouts};
+
+/// Most presentation contexts one A-ASSOCIATE-RQ can carry (odd IDs 1-255).
+pub const MAX_CONTEXTS: usize = 128;
+
+/// Maximum length assumed for a peer that announces none (PS3.8 leaves it open;
+/// 16 KiB is what every implementation accepts).
+const ASSUMED_PEER_MAX: u32 = 16_384;
+
+/// How long to look for the peer's A-ABORT after a write failed.
+const ABORT_GRACE: Duration = Duration::from_secs(1);
+
+/// How an [`ScuAssociation`] is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScuConfig {
+    /// Our AE title (1-16 characters).
+    pub calling_ae: String,
+    /// The peer's AE title.
+    pub called_ae: String,
+    /// Presentation contexts to propose: (abstract syntax, transfer syntaxes), given
+    /// IDs 1, 3, 5... in this order. Empty: Verification only.
+    pub contexts: Vec<(String, Vec<String>)>,
+    /// Largest P-DATA-TF we accept (advertised).
+    pub max_pdu: u32,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+}
+
+impl Default for ScuConfig {
+    fn default() -> Self {
+        Self {
+            calling_ae: "SECUREPDU".into(),
+            called_ae: "ANY-SCP".into(),
+            contexts: Vec::new(),
+            max_pdu: DEFAULT_MAX_PDU,
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// A presentation context the peer accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedContext {
+    /// Presentation context ID.
+    pub id: u8,
+    /// Abstract syntax (SOP class UID).
+    pub abstract_syntax: String,
+    /// The transfer syntax the peer chose.
+    pub transfer_syntax: String,
+}
+
+/// The peer's answer to a C-STORE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOutcome {
+    /// Status (0000,0900).
+    pub status: u16,
+    /// Error Comment (0000,0902), if any.
+    pub error_comment: Option<String>,
+}
+
+/// An established association as requestor.
+///
+/// Dropping it without [`release`](Self::release) aborts the association.
+#[derive(Debug)]
+pub struct ScuAssociation {
+    conn: Connection<TcpStream>,
+    timeouts: Timeouts,
+    proposed: Vec<PresentationContextRq>,
+    accepted: Vec<AcceptedContext>,
+    ac: AssociateAc,
+    peer: SocketAddr,
+    peer_max: u32,
+    next_message_id: u16,
+    reassembler: Reassembler,
+}
+
+impl ScuAssociation {
+    /// Connects to `host`:`port` (IPv4, IPv6 literal with or without brackets,
+    /// `fe80::1%eth0`, or a host name; each resolved address is tried in turn),
+    /// sends the A-ASSOCIATE-RQ and waits for the answer.
+    pub fn connect(host: &str, port: u16, config: ScuConfig) -> Result<Self, NetError> {
+        validate_ae_title(&config.calling_ae, "calling AE title")?;
+        validate_ae_title(&config.called_ae, "called AE title")?;
+        let proposed = proposed_contexts(&config.contexts)?;
+        let timeouts = config.timeouts;
+
+        let stream = transport::connect(host, port, timeouts.connect)?;
+        let peer = transport::normalize_addr(stream.peer_addr()?);
+        let assoc = Association::new(Config {
+            role: Role::Requestor,
+            artim_timeout: timeouts.acse,
+            max_pdu_receive: config.max_pdu,
+        });
+        let mut conn = Connection::new(stream, assoc);
+        conn.stream_mut().set_write_timeout(Some(timeouts.dimse))?;
+
+        let rq = AssociateRq {
+            protocol_version: PROTOCOL_VERSION,
+            called_ae: config.called_ae.trim().to_owned(),
+            calling_ae: config.calling_ae.trim().to_owned(),
+            application_context: APPLICATION_CONTEXT_NAME.to_owned(),
+            presentation_contexts: proposed.clone(),
+            user_info: UserInformation {
+                max_pdu_length: Some(config.max_pdu),
+                implementation_class_uid: Some(IMPLEMENTATION_CLASS_UID.to_owned()),
+                implementation_version_name: Some(IMPLEMENTATION_VERSION_NAME.to_owned()),
+                ..UserInformation::default()
+            },
+        };
+        let now = Instant::now();
+        conn.association_mut().request_association(rq, now)?;
+        conn.flush(now)?;
+        let deadline = deadline_after(now, timeouts.acse);
+        let ac = loop {
+            match conn.next_indication(deadline, "A-ASSOCIATE response")? {
+                Indication::Accepted(ac) => break *ac,
+                other => {
+                    if let Some(err) = indication_error(&other) {
+                        return Err(err);
+                    }
+                }
+            }
+        };
+
+        let accepted = ac
+            .presentation_contexts
+            .iter()
+            .filter(|pc| pc.result == 0)
+            .filter_map(|pc| {
+                let rq = proposed.iter().find(|p| p.id == pc.id)?;
+                let transfer_syntax = pc
+                    .transfer_syntax
+                    .clone()
+                    .or_else(|| rq.transfer_syntaxes.first().cloned())?;
+                Some(AcceptedContext {
+                    id: pc.id,
+                    abstract_syntax: rq.abstract_syntax.clone(),
+                    transfer_syntax,
+                })
+            })
+            .collect();
+        let peer_max = conn
+            .association()
+            .peer_max_pdu_length()
+            .unwrap_or(ASSUMED_PEER_MAX);
+        Ok(Self {
+            conn,
+            timeouts,
+            proposed,
+            accepted,
+            ac,
+            peer,
+            peer_max,
+            next_message_id: 1,
+            reassembler: Reassembler::new(),
+        })
+    }
+
+    /// The presentation contexts the peer accepted.
+    pub fn accepted_contexts(&self) -> &[AcceptedContext] {
+        &self.accepted
+    }
+
+    /// The proposed contexts the peer rejected: (ID, abstract syntax, result).
+    pub fn rejected_contexts(&self) -> Vec<(u8, String, u8)> {
+        self.ac
+            .presentation_contexts
+            .iter()
+            .filter(|pc| pc.result != 0)
+            .map(|pc| {
+                let name = self
+                    .proposed
+                    .iter()
+                    .find(|p| p.id == pc.id)
+                    .map(|p| p.abstract_syntax.clone())
+                    .unwrap_or_default();
+                (pc.id, name, pc.result)
+            })
+            .collect()
+    }
+
+    /// An accepted context for `abstract_syntax`, with `transfer_syntax` if given.
+    pub fn find_context(
+        &self,
+        abstract_syntax: &str,
+        transfer_syntax: Option<&str>,
+    ) -> Option<&AcceptedContext> {
+        self.accepted.iter().find(|c| {
+            c.abstract_syntax == abstract_syntax
+                && transfer_syntax.map_or(true, |ts| c.transfer_syntax == ts)
+        })
+    }
+
+    /// The peer's maximum P-DATA-TF length (0: no limit).
+    pub fn peer_max_pdu(&self) -> u32 {
+        self.peer_max
+    }
+
+    /// The peer's address (IPv4-mapped addresses reported as IPv4).
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The A-ASSOCIATE-AC the peer sent.
+    pub fn associate_ac(&self) -> &AssociateAc {
+        &self.ac
+    }
+
+    /// Whether the association is still established.
+    pub fn is_established(&self) -> bool {
+        !self.conn.is_closed() && self.conn.association().is_established()
+    }
+
+    /// C-ECHO on the Verification context; returns the status.
+    pub fn echo(&mut self) -> Result<u16, NetError> {
+        let ctx = self
+            .find_context(VERIFICATION_SOP_CLASS, None)
+            .ok_or_else(|| {
+                NetError::InvalidArgument(
+                    "the peer did not accept the Verification SOP class".into(),
+                )
+            })?
+            .id;
+        let message_id = self.message_id();
+        let rq = Message::CEchoRq(CEchoRq {
+            message_id,
+            affected_sop_class_uid: VERIFICATION_SOP_CLASS.to_owned(),
+        });
+        let peer_max = self.peer_max;
+        let sent = self.conn.send_command(ctx, &rq, peer_max);
+        self.after_send(sent)?;
+        match self.wait_response(message_id, "C-ECHO response")? {
+            Message::CEchoRsp(rsp) => Ok(rsp.status),
+            other => Err(unexpected_response(&other)),
+        }
+    }
+
+    /// C-STORE of an in-memory data set (already encoded in the context's
+    /// transfer syntax), fragmented to the peer's maximum length without copying.
+    pub fn store_bytes(
+        &mut self,
+        context_id: u8,
+        sop_class: &str,
+        sop_instance: &str,
+        dataset: Bytes,
+    ) -> Result<StoreOutcome, NetError> {
+        self.accepted_context(context_id)?;
+        let message_id = self.send_store_command(context_id, sop_class, sop_instance)?;
+        let chunk = max_pdv_data(self.peer_max);
+        let total = dataset.len();
+        let mut start = 0usize;
+        loop {
+            let end = start.saturating_add(chunk).min(total);
+            let is_last = end == total;
+            let sent = self
+                .conn
+                .send_pdv(context_id, false, is_last, dataset.slice(start..end));
+            self.after_send(sent)?;
+            if is_last {
+                break;
+            }
+            start = end;
+        }
+        self.store_response(message_id)
+    }
+
+    /// C-STORE of a Part 10 file whose header is `meta` (from
+    /// [`crate::part10::read_file_meta`]): the data set is streamed from
+    /// `meta.dataset_offset` in chunks sized to the peer's maximum length, never
+    /// loading the whole file. The context must have been accepted with the
+    /// file's SOP class and transfer syntax.
+    pub fn store_file(
+        &mut self,
+        path: &Path,
+        context_id: u8,
+        meta: &FileMeta,
+    ) -> Result<StoreOutcome, NetError> {
+        let ctx = self.accepted_context(context_id)?;
+        if ctx.abstract_syntax != meta.media_storage_sop_class_uid {
+            return Err(NetError::InvalidArgument(format!(
+                "context {context_id} is for {}, the file is {}",
+                ctx.abstract_syntax, meta.media_storage_sop_class_uid
+            )));
+        }
+        if ctx.transfer_syntax != meta.transfer_syntax_uid {
+            return Err(NetError::InvalidArgument(format!(
+                "context {context_id} was accepted with transfer syntax {}, the file is {}",
+                ctx.transfer_syntax, meta.transfer_syntax_uid
+            )));
+        }
+        let mut file = File::open(path)?;
+        let file_len = file.metadata()?.len();
+        let dataset_len = file_len.checked_sub(meta.dataset_offset).ok_or_else(|| {
+            NetError::InvalidArgument(format!(
+                "{} is shorter than its file meta information",
+                path.display()
+            ))
+        })?;
+        file.seek(SeekFrom::Start(meta.dataset_offset))?;
+
+        let message_id = self.send_store_command(
+            context_id,
+            &meta.media_storage_sop_class_uid,
+            &meta.media_storage_sop_instance_uid,
+        )?;
+        let mut fragmenter = DatasetFragmenter::new(context_id, dataset_len, self.peer_max);
+        while let Some(n) = fragmenter.next_chunk_len() {
+            // read_to_end fills the vector's spare capacity without zeroing it
+            // first, and Bytes::from takes the vector without a copy.
+            let mut chunk = Vec::with_capacity(n);
+            let read = (&mut file).take(n as u64).read_to_end(&mut chunk);
+            if let Err(e) = read {
+                self.conn.abort();
+                return Err(e.into());
+            }
+            if chunk.len() < n {
+                self.conn.abort();
+                return Err(NetError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("{} shrank while it was being sent", path.display()),
+                )));
+            }
+            let pdv = match fragmenter.pdv_for(Bytes::from(chunk)) {
+                Ok(pdv) => pdv,
+                Err(e) => {
+                    self.conn.abort();
+                    return Err(e.into());
+                }
+            };
+            let sent = self.conn.send_pdv(context_id, false, pdv.is_last, pdv.data);
+            self.after_send(sent)?;
+        }
+        self.store_response(message_id)
+    }
+
+    /// A-RELEASE: sends the request, waits for the reply (answering a release
+    /// collision), closes the connection.
+    pub fn release(&mut self) -> Result<(), NetError> {
+        let now = Instant::now();
+        self.conn.association_mut().request_release(now)?;
+        let flushed = self.conn.flush(now);
+        self.after_send(flushed)?;
+        let deadline = deadline_after(now, self.timeouts.acse);
+        loop {
+            match self.conn.next_indication(deadline, "A-RELEASE response")? {
+                Indication::ReleaseConfirm { .. } => return Ok(()),
+                Indication::ReleaseCollision { requestor: true } => {
+                    let now = Instant::now();
+                    self.conn.association_mut().respond_release(now)?;
+                    self.conn.flush(now)?;
+                }
+                other => {
+                    if let Some(err) = indication_error(&other) {
+                        return Err(err);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A-ABORT: sends it and closes the connection at once.
+    pub fn abort(&mut self) {
+        self.conn.abort();
+    }
+
+    fn message_id(&mut self) -> u16 {
+        let id = self.next_message_id;
+        self.next_message_id = match id.wrapping_add(1) {
+            0 => 1,
+            n => n,
+        };
+        id
+    }
+
+    fn accepted_context(&self, context_id: u8) -> Result<&AcceptedContext, NetError> {
+        self.accepted
+            .iter()
+            .find(|c| c.id == context_id)
+            .ok_or_else(|| {
+                NetError::InvalidArgument(format!(
+                    "presentation context {context_id} was not accepted"
+                ))
+            })
+    }
+
+    fn send_store_command(
+        &mut self,
+        context_id: u8,
+        sop_class: &str,
+        sop_instance: &str,
+    ) -> Result<u16, NetError> {
+        let message_id = self.message_id();
+        let rq = Message::CStoreRq(CStoreRq {
+            message_id,
+            priority: Priority::Medium,
+            affected_sop_class_uid: sop_class.to_owned(),
+            affected_sop_instance_uid: sop_instance.to_owned(),
+            move_originator_ae_title: None,
+            move_originator_message_id: None,
+        });
+        let peer_max = self.peer_max;
+        let sent = self.conn.send_command(context_id, &rq, peer_max);
+        self.after_send(sent)?;
+        Ok(message_id)
+    }
+
+    fn store_response(&mut self, message_id: u16) -> Result<StoreOutcome, NetError> {
+        match self.wait_response(message_id, "C-STORE response")? {
+            Message::CStoreRsp(rsp) => Ok(StoreOutcome {
+                status: rsp.status,
+                error_comment: rsp.error_comment,
+            }),
+            other => Err(unexpected_response(&other)),
+        }
+    }
+
+    /// After a failed send: report the peer's A-ABORT if it sent one (the usual
+    /// reason a write fails mid-store), else abort and report the error.
+    fn after_send(&mut self, result: Result<(), NetError>) -> Result<(), NetError> {
+        match result {
+            Ok(()) => Ok(()),
+            Err(NetError::Io(e)) => {
+                let err = self
+                    .conn
+                    .collect_abort(ABORT_GRACE)
+                    .unwrap_or(NetError::Io(e));
+                self.conn.abort();
+                Err(err)
+            }
+            Err(NetError::Timeout { what }) => {
+                self.conn.abort();
+                Err(NetError::Timeout { what })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Waits for the response to request `message_id`.
+    fn wait_response(&mut self, message_id: u16, what: &'static str) -> Result<Message, NetError> {
+        let deadline = deadline_after(Instant::now(), self.timeouts.dimse);
+        loop {
+            match self.conn.next_indication(deadline, what)? {
+                Indication::PData(pdata) => {
+                    let events = match self.reassembler.feed(pdata) {
+                        Ok(events) => events,
+                        Err(e) => {
+                            self.conn.abort();
+                            return Err(e.into());
+                        }
+                    };
+                    for event in events {
+                        if let Event::Command { message, .. } = event {
+                            if response_id(&message) == Some(message_id) {
+                                return Ok(message);
+                            }
+                        }
+                    }
+                }
+                Indication::ReleaseRequest => {
+                    // An acceptor may not release (PS3.7 D.3.2), but answer politely.
+                    let now = Instant::now();
+                    self.conn.association_mut().respond_release(now)?;
+                    self.conn.flush(now)?;
+                    return Err(NetError::Protocol(format!(
+                        "the peer released the association while we waited for the {what}"
+                    )));
+                }
+                other => {
+                    if let Some(err) = indication_error(&other) {
+                        return Err(err);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ScuAssociation {
+    fn drop(&mut self) {
+        if !self.conn.is_closed() {
+            self.conn.abort();
+        }
+    }
+}
+
+fn response_id(message: &Message) -> Option<u16> {
+    match message {
+        Message::CEchoRsp(r) => Some(r.message_id_being_responded_to),
+        Message::CStoreRsp(r) => Some(r.message_id_being_responded_to),
+        Message::Other {
+            message_id_being_responded_to,
+            ..
+        } => *message_id_being_responded_to,
+        _ => None,
+    }
+}
+
+fn unexpected_response(message: &Message) -> NetError {
+    NetError::Protocol(format!(
+        "unexpected response with command field 0x{:04X}",
+        message.command_field()
+    ))
+}
+
+fn deadline_after(now: Instant, d: Duration) -> Instant {
+    // A timeout too large to represent: a year is "forever" for a socket wait.
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 86_400)))
+        .unwrap_or(now)
+}
+
+/// Presentation context items for `contexts`, IDs 1, 3, 5...
+fn proposed_contexts(
+    contexts: &[(String, Vec<String>)],
+) -> Result<Vec<PresentationContextRq>, NetError> {
+    let default;
+    let contexts = if contexts.is_empty() {
+        default = [(
+            VERIFICATION_SOP_CLASS.to_owned(),
+            vec![
+                EXPLICIT_VR_LITTLE_ENDIAN.to_owned(),
+                IMPLICIT_VR_LITTLE_ENDIAN.to_owned(),
+            ],
+        )];
+        &default[..]
+    } else {
+        contexts
+    };
+    if contexts.len() > MAX_CONTEXTS {
+        return Err(NetError::InvalidArgument(format!(
+            "{} presentation contexts proposed; at most {MAX_CONTEXTS} fit in one association",
+            contexts.len()
+        )));
+    }
+    contexts
+        .iter()
+        .zip((1u8..=255).step_by(2))
+        .map(|((abstract_syntax, ts), id)| {
+            if abstract_syntax.trim().is_empty() || ts.is_empty() {
+                return Err(NetError::InvalidArgument(format!(
+                    "presentation context {id}: an abstract syntax and at least one transfer syntax are needed"
+                )));
+            }
+            Ok(PresentationContextRq {
+                id,
+                abstract_syntax: abstract_syntax.trim().to_owned(),
+                transfer_syntaxes: ts.iter().map(|t| t.trim().to_owned()).collect(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_ids_are_odd() {
+        let ctx = vec![("1.2".to_string(), vec!["1.2.840.10008.1.2".to_string()]); 128];
+        let pcs = proposed_contexts(&ctx).unwrap();
+        assert_eq!(pcs.first().unwrap().id, 1);
+        assert_eq!(pcs.last().unwrap().id, 255);
+        let too_many = vec![("1.2".to_string(), vec!["1.2.840.10008.1.2".to_string()]); 129];
+        assert!(proposed_contexts(&too_many).is_err());
+        let default = proposed_contexts(&[]).unwrap();
+        assert_eq!(default.len(), 1);
+        assert_eq!(default[0].abstract_syntax, VERIFICATION_SOP_CLASS);
+    }
+}

@@ -1,0 +1,389 @@
+//! Durable storage of received objects, and what the storage SCP accepts.
+//!
+//! [`PartialObject`] streams a data set to a hidden temporary file in the
+//! storage directory, behind a Part 10 header; [`PartialObject::finish`] makes
+//! it durable (fsync), renames it to `<SOP Instance UID>.dcm` and fsyncs the
+//! directory. A partial object that is dropped unfinished deletes its temporary
+//! file, so an aborted transfer never leaves a file under a final name.
+//!
+//! [`validate_uid`] keeps a peer's SOP Instance UID from ever becoming a path
+//! other than `<digits and dots>.dcm`.
+
+mod sop_classes;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::dimse::VERIFICATION_SOP_CLASS;
+use crate::part10::FileMeta;
+
+pub use sop_classes::STORAGE_SOP_CLASSES;
+
+/// Implicit VR Little Endian.
+pub const IMPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2";
+/// Explicit VR Little Endian.
+pub const EXPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2.1";
+/// Explicit VR Big Endian (retired, still accepted).
+pub const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
+/// Deflated Explicit VR Little Endian.
+pub const DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2.1.99";
+
+/// Uncompressed transfer syntaxes the storage SCP accepts (and Verification uses).
+pub const UNCOMPRESSED_TRANSFER_SYNTAXES: &[&str] = &[
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+    EXPLICIT_VR_BIG_ENDIAN,
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+];
+
+/// Compressed (and otherwise encapsulated) transfer syntaxes of PS3.5 Table A-1
+/// that the storage SCP accepts and stores as received, without decoding.
+/// Retired JPEG processes (4.52-4.56, 4.58-4.66) are left out.
+pub const COMPRESSED_TRANSFER_SYNTAXES: &[&str] = &[
+    "1.2.840.10008.1.2.1.98", // Encapsulated Uncompressed Explicit VR Little Endian
+    "1.2.840.10008.1.2.4.50", // JPEG Baseline (Process 1)
+    "1.2.840.10008.1.2.4.51", // JPEG Extended (Process 2 & 4)
+    "1.2.840.10008.1.2.4.57", // JPEG Lossless, Non-Hierarchical (Process 14)
+    "1.2.840.10008.1.2.4.70", // JPEG Lossless, Process 14, Selection Value 1
+    "1.2.840.10008.1.2.4.80", // JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81", // JPEG-LS Near-Lossless
+    "1.2.840.10008.1.2.4.90", // JPEG 2000 (Lossless Only)
+    "1.2.840.10008.1.2.4.91", // JPEG 2000
+    "1.2.840.10008.1.2.4.92", // JPEG 2000 Part 2 Multi-component (Lossless Only)
+    "1.2.840.10008.1.2.4.93", // JPEG 2000 Part 2 Multi-component
+    "1.2.840.10008.1.2.4.94", // JPIP Referenced
+    "1.2.840.10008.1.2.4.95", // JPIP Referenced Deflate
+    "1.2.840.10008.1.2.4.100", // MPEG2 Main Profile / Main Level
+    "1.2.840.10008.1.2.4.100.1", // Fragmentable MPEG2 MP@ML
+    "1.2.840.10008.1.2.4.101", // MPEG2 Main Profile / High Level
+    "1.2.840.10008.1.2.4.101.1", // Fragmentable MPEG2 MP@HL
+    "1.2.840.10008.1.2.4.102", // MPEG-4 AVC/H.264 High Profile / Level 4.1
+    "1.2.840.10008.1.2.4.102.1", // Fragmentable MPEG-4 AVC/H.264 HP@4.1
+    "1.2.840.10008.1.2.4.103", // MPEG-4 AVC/H.264 BD-compatible HP@4.1
+    "1.2.840.10008.1.2.4.103.1", // Fragmentable MPEG-4 AVC/H.264 BD-compatible
+    "1.2.840.10008.1.2.4.104", // MPEG-4 AVC/H.264 HP@4.2 for 2D Video
+    "1.2.840.10008.1.2.4.104.1", // Fragmentable, 2D Video
+    "1.2.840.10008.1.2.4.105", // MPEG-4 AVC/H.264 HP@4.2 for 3D Video
+    "1.2.840.10008.1.2.4.105.1", // Fragmentable, 3D Video
+    "1.2.840.10008.1.2.4.106", // MPEG-4 AVC/H.264 Stereo HP@4.2
+    "1.2.840.10008.1.2.4.106.1", // Fragmentable, Stereo
+    "1.2.840.10008.1.2.4.107", // HEVC/H.265 Main Profile / Level 5.1
+    "1.2.840.10008.1.2.4.108", // HEVC/H.265 Main 10 Profile / Level 5.1
+    "1.2.840.10008.1.2.4.110", // JPEG XL Lossless
+    "1.2.840.10008.1.2.4.111", // JPEG XL JPEG Recompression
+    "1.2.840.10008.1.2.4.112", // JPEG XL
+    "1.2.840.10008.1.2.4.201", // High-Throughput JPEG 2000 (Lossless Only)
+    "1.2.840.10008.1.2.4.202", // HTJ2K with RPCL Options (Lossless Only)
+    "1.2.840.10008.1.2.4.203", // High-Throughput JPEG 2000
+    "1.2.840.10008.1.2.4.204", // JPIP HTJ2K Referenced
+    "1.2.840.10008.1.2.4.205", // JPIP HTJ2K Referenced Deflate
+    "1.2.840.10008.1.2.5",    // RLE Lossless
+    "1.2.840.10008.1.2.7.1",  // SMPTE ST 2110-20 Uncompressed Progressive Active Video
+    "1.2.840.10008.1.2.7.2",  // SMPTE ST 2110-20 Uncompressed Interlaced Active Video
+    "1.2.840.10008.1.2.7.3",  // SMPTE ST 2110-30 PCM Digital Audio
+];
+
+/// Every storage SOP class UID the SCP accepts (PS3.4 Annex B).
+pub fn storage_sop_classes() -> impl Iterator<Item = &'static str> {
+    STORAGE_SOP_CLASSES.iter().map(|&(_, uid)| uid)
+}
+
+/// Whether `uid` is a storage SOP class of PS3.4 Annex B.
+pub fn is_storage_sop_class(uid: &str) -> bool {
+    STORAGE_SOP_CLASSES.iter().any(|&(_, u)| u == uid)
+}
+
+/// Whether the storage SCP accepts data sets in transfer syntax `uid`.
+pub fn is_supported_transfer_syntax(uid: &str) -> bool {
+    UNCOMPRESSED_TRANSFER_SYNTAXES.contains(&uid) || COMPRESSED_TRANSFER_SYNTAXES.contains(&uid)
+}
+
+/// The transfer syntax to accept from `proposed` for `abstract_syntax`: Explicit
+/// VR Little Endian if proposed, else Implicit VR Little Endian, else the first
+/// proposed one we support. Verification accepts uncompressed ones only. `None`
+/// if none is acceptable.
+pub fn choose_transfer_syntax<'a>(
+    abstract_syntax: &str,
+    proposed: &'a [String],
+) -> Option<&'a str> {
+    let verification = abstract_syntax == VERIFICATION_SOP_CLASS;
+    let usable = |ts: &str| {
+        if verification {
+            UNCOMPRESSED_TRANSFER_SYNTAXES.contains(&ts)
+        } else {
+            is_supported_transfer_syntax(ts)
+        }
+    };
+    [EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN]
+        .iter()
+        .find_map(|want| proposed.iter().find(|p| p.as_str() == *want))
+        .or_else(|| proposed.iter().find(|p| usable(p)))
+        .map(String::as_str)
+}
+
+/// Longest UID (PS3.5 §9.1).
+pub const MAX_UID_LEN: usize = 64;
+
+/// Why a string is not a UID we accept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid UID {uid:?}: {reason}")]
+pub struct InvalidUid {
+    /// The refused value (cut to 80 characters).
+    pub uid: String,
+    /// What is wrong.
+    pub reason: &'static str,
+}
+
+/// Checks a UID (PS3.5 §9.1): 1-64 characters, digits and dots only, no empty
+/// component. Leading zeros in a component are tolerated (old equipment sends
+/// them, and they cannot make a path). Anything accepted here is safe as a file
+/// name: no separators, never "." or "..".
+pub fn validate_uid(uid: &str) -> Result<(), InvalidUid> {
+    let fail = |reason| {
+        Err(InvalidUid {
+            uid: uid.chars().take(80).collect(),
+            reason,
+        })
+    };
+    if uid.is_empty() {
+        return fail("empty");
+    }
+    if uid.len() > MAX_UID_LEN {
+        return fail("longer than 64 characters");
+    }
+    if !uid.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return fail("only digits and dots are allowed");
+    }
+    if uid.split('.').any(str::is_empty) {
+        return fail("empty component");
+    }
+    Ok(())
+}
+
+/// The final file name of an object: `<SOP Instance UID>.dcm`.
+pub fn file_name_for(sop_instance_uid: &str) -> Result<String, InvalidUid> {
+    validate_uid(sop_instance_uid)?;
+    Ok(format!("{sop_instance_uid}.dcm"))
+}
+
+/// Write buffer of a partial object: large writes to the file, few syscalls.
+const WRITE_BUFFER: usize = 1 << 20;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A received object being written to a temporary file. Dropping it unfinished
+/// removes the temporary file.
+#[derive(Debug)]
+pub struct PartialObject {
+    dir: PathBuf,
+    temp_path: PathBuf,
+    final_name: String,
+    file: Option<BufWriter<File>>,
+    written: u64,
+}
+
+impl PartialObject {
+    /// Creates `.<SOP Instance UID>.<pid>.<counter>.partial` in `dir` and writes
+    /// the Part 10 header of `meta` into it. The SOP Instance UID must pass
+    /// [`validate_uid`].
+    pub fn create(dir: &Path, meta: &FileMeta) -> io::Result<Self> {
+        let uid = &meta.media_storage_sop_instance_uid;
+        let final_name = file_name_for(uid)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let temp_path = dir.join(format!(".{uid}.{}.{n}.partial", std::process::id()));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp_path)?;
+        let mut obj = Self {
+            dir: dir.to_owned(),
+            temp_path,
+            final_name,
+            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            written: 0,
+        };
+        obj.write(&meta.encode())?;
+        Ok(obj)
+    }
+
+    /// Appends data set bytes.
+    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        let file = self.file.as_mut().ok_or_else(closed)?;
+        file.write_all(data)?;
+        self.written = self.written.saturating_add(data.len() as u64);
+        Ok(())
+    }
+
+    /// Bytes written so far, header included.
+    pub fn len(&self) -> u64 {
+        self.written
+    }
+
+    /// Whether nothing was written (never true after [`Self::create`]).
+    pub fn is_empty(&self) -> bool {
+        self.written == 0
+    }
+
+    /// The temporary file's path.
+    pub fn temp_path(&self) -> &Path {
+        &self.temp_path
+    }
+
+    /// Makes the object durable: flush, fsync, rename to `<SOP Instance UID>.dcm`
+    /// (replacing an older copy of the same instance), fsync the directory.
+    /// Returns the final path and the file size. On error the temporary file is
+    /// removed.
+    pub fn finish(mut self) -> io::Result<(PathBuf, u64)> {
+        let writer = self.file.take().ok_or_else(closed)?;
+        let file = writer.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        let final_path = self.dir.join(&self.final_name);
+        fs::rename(&self.temp_path, &final_path)?;
+        // The rename is done: from here on the temporary path no longer exists.
+        self.temp_path = PathBuf::new();
+        if let Err(e) = sync_dir(&self.dir) {
+            // Not durable, so not stored: the peer gets a failure and may retry.
+            let _ = fs::remove_file(&final_path);
+            return Err(e);
+        }
+        Ok((final_path, self.written))
+    }
+}
+
+impl Drop for PartialObject {
+    fn drop(&mut self) {
+        self.file = None;
+        if !self.temp_path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.temp_path);
+        }
+    }
+}
+
+fn closed() -> io::Error {
+    io::Error::other("partial object already finished")
+}
+
+/// fsyncs a directory so a rename in it survives a crash (POSIX; elsewhere a no-op).
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids() {
+        for ok in [
+            "1.2.840.10008.1.1",
+            "1",
+            "0.1.2",
+            "1.2.0003",
+            &"1.".repeat(31)[..61],
+        ] {
+            assert!(validate_uid(ok).is_ok(), "{ok}");
+        }
+        let long = format!("1.{}", "2".repeat(63));
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../etc/passwd",
+            "1.2/3",
+            "1.2\\3",
+            "1..2",
+            ".1.2",
+            "1.2.",
+            "1.2 ",
+            "1.2\0",
+            "１.２",
+            long.as_str(),
+        ] {
+            assert!(validate_uid(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_uid(&"1".repeat(64)).is_ok());
+        assert!(validate_uid(&"1".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn lists() {
+        assert_eq!(STORAGE_SOP_CLASSES.len(), 170);
+        assert!(is_storage_sop_class("1.2.840.10008.5.1.4.1.1.2")); // CT
+        assert!(!is_storage_sop_class(VERIFICATION_SOP_CLASS));
+        for (_, uid) in STORAGE_SOP_CLASSES {
+            assert!(validate_uid(uid).is_ok());
+        }
+        for ts in UNCOMPRESSED_TRANSFER_SYNTAXES
+            .iter()
+            .chain(COMPRESSED_TRANSFER_SYNTAXES)
+        {
+            assert!(validate_uid(ts).is_ok());
+        }
+    }
+
+    #[test]
+    fn transfer_syntax_preference() {
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ct = "1.2.840.10008.5.1.4.1.1.2";
+        let both = p(&[IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN]);
+        assert_eq!(
+            choose_transfer_syntax(ct, &both),
+            Some(EXPLICIT_VR_LITTLE_ENDIAN)
+        );
+        let jpeg = p(&["1.2.3", "1.2.840.10008.1.2.4.50"]);
+        assert_eq!(
+            choose_transfer_syntax(ct, &jpeg),
+            Some("1.2.840.10008.1.2.4.50")
+        );
+        assert_eq!(choose_transfer_syntax(VERIFICATION_SOP_CLASS, &jpeg), None);
+        assert_eq!(choose_transfer_syntax(ct, &p(&["1.2.3"])), None);
+    }
+
+    #[test]
+    fn partial_object_lifecycle() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = FileMeta::new(
+            "1.2.840.10008.5.1.4.1.1.2",
+            "1.2.3.4",
+            EXPLICIT_VR_LITTLE_ENDIAN,
+        );
+        let mut obj = PartialObject::create(dir.path(), &meta).unwrap();
+        let temp = obj.temp_path().to_owned();
+        assert!(temp
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with(".1.2.3.4."));
+        obj.write(b"abcd").unwrap();
+        let (path, size) = obj.finish().unwrap();
+        assert_eq!(path, dir.path().join("1.2.3.4.dcm"));
+        assert_eq!(size, meta.dataset_offset + 4);
+        assert!(!temp.exists());
+        let bytes = fs::read(&path).unwrap();
+        assert!(bytes.ends_with(b"abcd"));
+
+        let mut dropped = PartialObject::create(dir.path(), &meta).unwrap();
+        dropped.write(b"xy").unwrap();
+        let temp = dropped.temp_path().to_owned();
+        assert!(temp.exists());
+        drop(dropped);
+        assert!(!temp.exists());
+
+        let bad = FileMeta::new("1.2", "../x", EXPLICIT_VR_LITTLE_ENDIAN);
+        assert!(PartialObject::create(dir.path(), &bad).is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,618 @@
+//! SCU <-> SCP over real loopback sockets (port 0), IPv4 and IPv6.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use securepdu_core::association::{Association, Config, Indication, Role};
+use securepdu_core::conn::Connection;
+use securepdu_core::dimse::{CStoreRq, Message, Priority, VERIFICATION_SOP_CLASS};
+use securepdu_core::part10::{read_file_meta, FileMeta};
+use securepdu_core::pdu::{
+    AssociateRq, PresentationContextRq, UserInformation, APPLICATION_CONTEXT_NAME,
+};
+use securepdu_core::scp::{
+    negotiate, HandlerStatus, ScpConfig, Server, ShutdownHandle, StoreHandler, StoredObject,
+    INVALID_SOP_INSTANCE_UID,
+};
+use securepdu_core::scu::{NetError, ScuAssociation, ScuConfig, Timeouts};
+use securepdu_core::store::{EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
+
+const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
+const MR: &str = "1.2.840.10008.5.1.4.1.1.4";
+
+fn quick_timeouts() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(5),
+        acse: Duration::from_secs(5),
+        dimse: Duration::from_secs(20),
+        idle: Duration::from_secs(20),
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    stored: Mutex<Vec<StoredObject>>,
+    associations: Mutex<Vec<(SocketAddr, String, String, bool)>>,
+    answer: Mutex<Option<Result<Option<HandlerStatus>, String>>>,
+}
+
+impl StoreHandler for Recorder {
+    fn on_stored(&self, obj: &StoredObject) -> Result<Option<HandlerStatus>, String> {
+        self.stored.lock().unwrap().push(obj.clone());
+        self.answer.lock().unwrap().clone().unwrap_or(Ok(None))
+    }
+
+    fn on_association(&self, peer: SocketAddr, calling: &str, called: &str, accepted: bool) {
+        self.associations.lock().unwrap().push((
+            peer,
+            calling.to_owned(),
+            called.to_owned(),
+            accepted,
+        ));
+    }
+}
+
+struct TestServer {
+    server: Arc<Server>,
+    handle: ShutdownHandle,
+    thread: Option<JoinHandle<()>>,
+    rec: Arc<Recorder>,
+    dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    fn start(host: &str, tweak: impl FnOnce(&mut ScpConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ScpConfig {
+            ae_title: "STORE".into(),
+            storage_dir: dir.path().to_owned(),
+            timeouts: quick_timeouts(),
+            ..ScpConfig::default()
+        };
+        tweak(&mut config);
+        let rec = Arc::new(Recorder::default());
+        let server = Arc::new(Server::bind(host, 0, config, rec.clone()).unwrap());
+        let handle = server.shutdown_handle();
+        let s = server.clone();
+        let thread = std::thread::spawn(move || s.serve().unwrap());
+        Self {
+            server,
+            handle,
+            thread: Some(thread),
+            rec,
+            dir,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.server.local_addr().port()
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn wait_idle(&self) {
+        wait_until(|| self.server.active_associations() == 0);
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+/// Polls `cond` for up to 5 s.
+fn wait_until(mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cond() {
+        assert!(Instant::now() < deadline, "condition not reached in 5 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn scu_config(contexts: &[&str]) -> ScuConfig {
+    let mut c: Vec<(String, Vec<String>)> = vec![(
+        VERIFICATION_SOP_CLASS.into(),
+        vec![IMPLICIT_VR_LITTLE_ENDIAN.into()],
+    )];
+    for a in contexts {
+        c.push((
+            (*a).into(),
+            vec![
+                EXPLICIT_VR_LITTLE_ENDIAN.into(),
+                IMPLICIT_VR_LITTLE_ENDIAN.into(),
+            ],
+        ));
+    }
+    ScuConfig {
+        calling_ae: "TESTSCU".into(),
+        called_ae: "STORE".into(),
+        contexts: c,
+        timeouts: quick_timeouts(),
+        ..ScuConfig::default()
+    }
+}
+
+fn pattern(len: usize, seed: u32) -> Bytes {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// The received file's header and data set.
+fn read_stored(path: &Path) -> (FileMeta, Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap();
+    let meta = read_file_meta(&bytes).unwrap();
+    let data = bytes[meta.dataset_offset as usize..].to_vec();
+    (meta, data)
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn echo_and_store(host: &str, server: &TestServer) -> ScuAssociation {
+    let mut scu = ScuAssociation::connect(host, server.port(), scu_config(&[CT])).unwrap();
+    assert_eq!(scu.echo().unwrap(), 0);
+    let ctx = scu.find_context(CT, None).unwrap().clone();
+    assert_eq!(ctx.transfer_syntax, EXPLICIT_VR_LITTLE_ENDIAN);
+    for i in 0..2u32 {
+        let data = pattern(100_001 + i as usize, i);
+        let uid = format!("1.2.826.0.1.3680043.2.1143.{i}");
+        let out = scu.store_bytes(ctx.id, CT, &uid, data.clone()).unwrap();
+        assert_eq!(out.status, 0, "{out:?}");
+        let (meta, stored) = read_stored(&server.dir().join(format!("{uid}.dcm")));
+        assert_eq!(stored, data.to_vec());
+        assert_eq!(meta.media_storage_sop_class_uid, CT);
+        assert_eq!(meta.media_storage_sop_instance_uid, uid);
+        assert_eq!(meta.transfer_syntax_uid, EXPLICIT_VR_LITTLE_ENDIAN);
+        assert_eq!(
+            meta.source_application_entity_title.as_deref(),
+            Some("TESTSCU")
+        );
+    }
+    scu
+}
+
+#[test]
+fn ipv4_echo_store_release() {
+    let server = TestServer::start("127.0.0.1", |_| {});
+    let mut scu = echo_and_store("127.0.0.1", &server);
+    assert_eq!(scu.peer_addr().ip(), "127.0.0.1".parse::<IpAddr>().unwrap());
+    assert!(scu.peer_max_pdu() > 0);
+    scu.release().unwrap();
+    assert!(!scu.is_established());
+    server.wait_idle();
+    let stored = server.rec.stored.lock().unwrap().clone();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0].calling_ae, "TESTSCU");
+    assert_eq!(stored[0].called_ae, "STORE");
+    assert!(stored[0].peer.ip().is_ipv4());
+    assert_eq!(
+        stored[0].size,
+        std::fs::metadata(&stored[0].path).unwrap().len()
+    );
+    assert_eq!(files_in(server.dir()).len(), 2, "no temporary files left");
+    let assocs = server.rec.associations.lock().unwrap().clone();
+    assert_eq!(assocs.len(), 1);
+    assert!(assocs[0].3);
+}
+
+#[test]
+fn ipv6_loopback() {
+    let server = TestServer::start("::1", |_| {});
+    let mut scu = echo_and_store("[::1]", &server);
+    assert_eq!(scu.peer_addr().ip(), "::1".parse::<IpAddr>().unwrap());
+    scu.release().unwrap();
+    server.wait_idle();
+    assert!(server.rec.stored.lock().unwrap()[0].peer.is_ipv6());
+}
+
+#[test]
+fn dual_stack_reports_ipv4_peers_as_ipv4() {
+    let server = TestServer::start("::", |_| {});
+    let mut v4 = ScuAssociation::connect("127.0.0.1", server.port(), scu_config(&[])).unwrap();
+    assert_eq!(v4.echo().unwrap(), 0);
+    v4.release().unwrap();
+    let mut v6 = ScuAssociation::connect("::1", server.port(), scu_config(&[])).unwrap();
+    assert_eq!(v6.echo().unwrap(), 0);
+    v6.release().unwrap();
+    server.wait_idle();
+    let assocs = server.rec.associations.lock().unwrap().clone();
+    assert_eq!(
+        assocs[0].0.ip(),
+        "127.0.0.1".parse::<IpAddr>().unwrap(),
+        "{assocs:?}"
+    );
+    assert_eq!(assocs[1].0.ip(), "::1".parse::<IpAddr>().unwrap());
+}
+
+#[test]
+fn store_file_streams_from_disk() {
+    // A small SCP maximum PDU: many fragments, and a data set length that is
+    // not a multiple of the fragment size.
+    let server = TestServer::start("127.0.0.1", |c| c.max_pdu = 16_384);
+    let src = tempfile::tempdir().unwrap();
+    let uid = "1.2.3.4.5.6.7";
+    let data = pattern(3_000_017, 7);
+    let mut bytes = FileMeta::new(MR, uid, IMPLICIT_VR_LITTLE_ENDIAN).encode();
+    bytes.extend_from_slice(&data);
+    let path = src.path().join("in.dcm");
+    std::fs::write(&path, &bytes).unwrap();
+    let meta = read_file_meta(&bytes).unwrap();
+
+    let mut config = scu_config(&[]);
+    config
+        .contexts
+        .push((MR.into(), vec![IMPLICIT_VR_LITTLE_ENDIAN.into()]));
+    let mut scu = ScuAssociation::connect("localhost", server.port(), config).unwrap();
+    assert_eq!(scu.peer_max_pdu(), 16_384);
+    let ctx = scu
+        .find_context(MR, Some(IMPLICIT_VR_LITTLE_ENDIAN))
+        .unwrap()
+        .id;
+    let out = scu.store_file(&path, ctx, &meta).unwrap();
+    assert_eq!(out.status, 0);
+    let (got_meta, got) = read_stored(&server.dir().join(format!("{uid}.dcm")));
+    assert_eq!(got_meta.transfer_syntax_uid, IMPLICIT_VR_LITTLE_ENDIAN);
+    assert!(got == data.to_vec());
+
+    // A file whose transfer syntax the context was not accepted with is refused
+    // locally, and the association stays usable.
+    let mut other = meta.clone();
+    other.transfer_syntax_uid = EXPLICIT_VR_LITTLE_ENDIAN.into();
+    assert!(matches!(
+        scu.store_file(&path, ctx, &other),
+        Err(NetError::InvalidArgument(_))
+    ));
+    assert_eq!(scu.echo().unwrap(), 0);
+    scu.release().unwrap();
+}
+
+#[test]
+fn fifty_megabytes() {
+    let server = TestServer::start("127.0.0.1", |_| {});
+    let mut scu = ScuAssociation::connect("127.0.0.1", server.port(), scu_config(&[CT])).unwrap();
+    let ctx = scu.find_context(CT, None).unwrap().id;
+    let data = pattern(50 << 20, 50);
+    let out = scu.store_bytes(ctx, CT, "1.2.50", data.clone()).unwrap();
+    assert_eq!(out.status, 0);
+    let (_, got) = read_stored(&server.dir().join("1.2.50.dcm"));
+    assert!(got == data.to_vec());
+    scu.release().unwrap();
+}
+
+#[test]
+fn sixteen_concurrent_associations() {
+    let server = TestServer::start("127.0.0.1", |_| {});
+    let port = server.port();
+    let workers: Vec<_> = (0..16u32)
+        .map(|w| {
+            std::thread::spawn(move || {
+                let mut scu =
+                    ScuAssociation::connect("127.0.0.1", port, scu_config(&[CT])).unwrap();
+                let ctx = scu.find_context(CT, None).unwrap().id;
+                for i in 0..3u32 {
+                    let data = pattern(200_000 + (w * 3 + i) as usize, w * 3 + i);
+                    let out = scu
+                        .store_bytes(ctx, CT, &format!("1.2.16.{w}.{i}"), data)
+                        .unwrap();
+                    assert_eq!(out.status, 0);
+                }
+                scu.release().unwrap();
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    for w in 0..16u32 {
+        for i in 0..3u32 {
+            let (meta, got) = read_stored(&server.dir().join(format!("1.2.16.{w}.{i}.dcm")));
+            assert_eq!(
+                meta.media_storage_sop_instance_uid,
+                format!("1.2.16.{w}.{i}")
+            );
+            assert!(got == pattern(200_000 + (w * 3 + i) as usize, w * 3 + i).to_vec());
+        }
+    }
+    assert_eq!(files_in(server.dir()).len(), 48);
+}
+
+#[test]
+fn wrong_called_ae_is_rejected() {
+    let server = TestServer::start("127.0.0.1", |c| c.require_called_ae = true);
+    let mut config = scu_config(&[]);
+    config.called_ae = "SOMEONE".into();
+    let err = ScuAssociation::connect("127.0.0.1", server.port(), config).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            NetError::Rejected {
+                result: 1,
+                source: 1,
+                reason: 7
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("called AE title not recognized"));
+    // The right title is accepted.
+    let mut scu = ScuAssociation::connect("127.0.0.1", server.port(), scu_config(&[])).unwrap();
+    scu.release().unwrap();
+}
+
+#[test]
+fn one_association_too_many_is_rejected_transiently() {
+    let server = TestServer::start("127.0.0.1", |c| c.max_associations = 1);
+    let mut first = ScuAssociation::connect("127.0.0.1", server.port(), scu_config(&[])).unwrap();
+    wait_until(|| server.server.active_associations() == 1);
+    let err = ScuAssociation::connect("127.0.0.1", server.port(), scu_config(&[])).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            NetError::Rejected {
+                result: 2,
+                source: 3,
+                reason: 2
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(first.echo().unwrap(), 0);
+    first.release().unwrap();
+    server.wait_idle();
+    let mut again = ScuAssociation::connect("127.0.0.1", server.port(), scu_config(&[])).unwrap();
+    again.release().unwrap();
+}
+
+#[test]
+fn unsupported_abstract_and_transfer_syntaxes_are_rejected() {
+    let server = TestServer::start("127.0.0.1", |_| {});
+    let mut config = scu_config(&[CT, "1.2.3.4.5"]);
+    config.contexts.push((MR.into(), vec!["1.2.3.999".into()]));
+    let mut scu = ScuAssociation::connect("127.0.0.1", server.port(), config).unwrap();
+    let rejected = scu.rejected_contexts();
+    assert_eq!(
+        rejected,
+        vec![(5, "1.2.3.4.5".to_string(), 3), (7, MR.to_string(), 4)]
+    );
+    assert!(scu.find_context(CT, None).is_some());
+    assert!(scu.find_context(MR, None).is_none());
+    // Storing on a context that was not accepted is refused locally.
+    assert!(matches!(
+        scu.store_bytes(5, "1.2.3.4.5", "1.2.3", Bytes::from_static(b"xx")),
+        Err(NetError::InvalidArgument(_))
+    ));
+    scu.release().unwrap();
+}
+
+#[test]
+fn invalid_sop_instance_uid_is_refused_without_a_file() {
+    let server = TestServer::start("127.0.0.1", |_| {});
+    let mut scu = ScuAssociation::connect("127.0.0.1", server.port(), scu_config(&[CT])).unwrap();
+    let ctx = scu.find_context(CT, None).unwrap().id;
+    let long = format!("1.{}", "2".repeat(70));
+    for bad in ["../../evil", "1.2/3", "1..2", long.as_str()] {
+        let out = scu.store_bytes(ctx, CT, bad, pattern(1000, 1)).unwrap();
+        assert_eq!(out.status, INVALID_SOP_INSTANCE_UID, "{bad}");
+        assert!(out
+            .error_comment
+            .unwrap()
+            .contains("invalid SOP Instance UID"));
+    }
+    // A SOP class that differs from the context's is refused too.
+    let out = scu.store_bytes(ctx, MR, "1.2.3", pattern(10, 1)).unwrap();
+    assert_eq!(out.status, 0x0122);
+    assert_eq!(scu.echo().unwrap(), 0);
+    scu.release().unwrap();
+    server.wait_idle();
+    assert!(files_in(server.dir()).is_empty());
+    assert!(server.rec.stored.lock().unwrap().is_empty());
+}
+
+#[test]
+fn handler_statuses() {
+    let server = TestServer::start("127.0.0.1", |_| {});
+    let mut scu = ScuAssociation::connect("127.0.0.1", server.port(), scu_config(&[CT])).unwrap();
+    let ctx = scu.find_context(CT, None).unwrap().id;
+    *server.rec.answer.lock().unwrap() = Some(Err("database is down".into()));
+    let out = scu.store_bytes(ctx, CT, "1.2.1", pattern(10, 1)).unwrap();
+    assert_eq!(out.status, 0xC001);
+    assert_eq!(out.error_comment.as_deref(), Some("database is down"));
+    *server.rec.answer.lock().unwrap() = Some(Ok(Some(HandlerStatus {
+        status: 0xB000,
+        error_comment: None,
+    })));
+    let out = scu.store_bytes(ctx, CT, "1.2.2", pattern(10, 2)).unwrap();
+    assert_eq!(out.status, 0xB000);
+    scu.release().unwrap();
+}
+
+/// A requestor driven by hand, to stop in the middle of a message.
+fn raw_requestor(port: u16) -> (Connection<TcpStream>, u8) {
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut conn = Connection::new(stream, Association::new(Config::requestor()));
+    let rq = AssociateRq {
+        protocol_version: 1,
+        called_ae: "STORE".into(),
+        calling_ae: "RAW".into(),
+        application_context: APPLICATION_CONTEXT_NAME.into(),
+        presentation_contexts: vec![PresentationContextRq {
+            id: 1,
+            abstract_syntax: CT.into(),
+            transfer_syntaxes: vec![IMPLICIT_VR_LITTLE_ENDIAN.into()],
+        }],
+        user_info: UserInformation::default(),
+    };
+    let now = Instant::now();
+    conn.association_mut().request_association(rq, now).unwrap();
+    conn.flush(now).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    match conn.next_indication(deadline, "AC").unwrap() {
+        Indication::Accepted(_) => {}
+        other => panic!("{other:?}"),
+    }
+    (conn, 1)
+}
+
+fn partials(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".partial"))
+        .collect()
+}
+
+#[test]
+fn abort_mid_store_leaves_no_file() {
+    let server = TestServer::start("127.0.0.1", |_| {});
+    let (mut conn, ctx) = raw_requestor(server.port());
+    let rq = Message::CStoreRq(CStoreRq {
+        message_id: 1,
+        priority: Priority::Medium,
+        affected_sop_class_uid: CT.into(),
+        affected_sop_instance_uid: "1.2.99".into(),
+        move_originator_ae_title: None,
+        move_originator_message_id: None,
+    });
+    conn.send_command(ctx, &rq, 16_384).unwrap();
+    conn.send_pdv(ctx, false, false, pattern(10_000, 3))
+        .unwrap();
+    // The SCP has started writing the temporary file, hidden, never the final name.
+    wait_until(|| !partials(server.dir()).is_empty());
+    let partial = partials(server.dir()).remove(0);
+    let name = partial.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with(".1.2.99."), "{name}");
+    conn.abort();
+    server.wait_idle();
+    assert!(
+        files_in(server.dir()).is_empty(),
+        "{:?}",
+        files_in(server.dir())
+    );
+    assert!(server.rec.stored.lock().unwrap().is_empty());
+}
+
+#[test]
+fn scu_reports_peer_abort_mid_store() {
+    peer_abort_mid_store(true);
+}
+
+#[test]
+fn scu_reports_peer_abort_then_reset_mid_store() {
+    peer_abort_mid_store(false);
+}
+
+/// `linger`: the fake SCP drains input after its A-ABORT (as [`Connection::abort`]
+/// does); otherwise it drops the socket at once, so the SCU's writes fail with a
+/// reset and the A-ABORT must be found in what was already received.
+fn peer_abort_mid_store(linger: bool) {
+    // A fake SCP that accepts, then aborts once data set bytes arrive.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let fake = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut conn = Connection::new(stream, Association::new(Config::new(Role::Acceptor)));
+        let now = Instant::now();
+        conn.association_mut().transport_accepted(now).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match conn.next_indication(deadline, "test").unwrap() {
+                Indication::AssociateRequest(rq) => {
+                    let (ac, _) = negotiate(&rq, &ScpConfig::default()).unwrap();
+                    let now = Instant::now();
+                    conn.association_mut().accept(ac, now).unwrap();
+                    conn.flush(now).unwrap();
+                }
+                Indication::PData(p) if p.pdvs.iter().any(|v| !v.is_command) => {
+                    if linger {
+                        conn.abort();
+                    } else {
+                        let now = Instant::now();
+                        conn.association_mut().abort(now).unwrap();
+                        conn.flush(now).unwrap();
+                    }
+                    return;
+                }
+                _ => {}
+            }
+        }
+    });
+    let mut scu = ScuAssociation::connect("127.0.0.1", port, scu_config(&[CT])).unwrap();
+    let ctx = scu.find_context(CT, None).unwrap().id;
+    let err = scu
+        .store_bytes(ctx, CT, "1.2.3", pattern(64 << 20, 9))
+        .unwrap_err();
+    assert!(
+        matches!(err, NetError::Aborted { source: 0, .. }),
+        "{err:?}"
+    );
+    assert!(!scu.is_established());
+    fake.join().unwrap();
+}
+
+#[test]
+fn idle_association_is_aborted() {
+    let server = TestServer::start("127.0.0.1", |c| {
+        c.timeouts.idle = Duration::from_millis(300)
+    });
+    let mut scu = ScuAssociation::connect("127.0.0.1", server.port(), scu_config(&[])).unwrap();
+    server.wait_idle();
+    let err = scu.echo().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            NetError::Aborted { .. } | NetError::Io(_) | NetError::ProviderAborted { .. }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn shutdown_returns_promptly() {
+    let server = TestServer::start("127.0.0.1", |_| {});
+    let mut scu = ScuAssociation::connect("127.0.0.1", server.port(), scu_config(&[])).unwrap();
+    assert_eq!(scu.echo().unwrap(), 0);
+    let started = Instant::now();
+    drop(server); // shuts down and joins serve()
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(scu.echo().is_err());
+}
+
+#[test]
+fn thread_safety_for_bindings() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Server>();
+    send_sync::<ShutdownHandle>();
+    send_sync::<NetError>();
+    send::<ScuAssociation>();
+}
