@@ -1,29 +1,67 @@
 """securepdu: fast, secure DICOM networking with a Rust Upper Layer core.
 
 The protocol core (PDU codec, association state machine, DIMSE framing) is
-written in Rust without I/O; this package is its Python face.
+written in Rust without I/O, the transport beside it; this package is their
+Python face::
+
+    with securepdu.associate("pacs.example.org", 104, called_ae="PACS",
+                             contexts=securepdu.contexts_for(paths)) as assoc:
+        for path in paths:
+            assert assoc.store(path).ok
+
+    securepdu.StorageSCP("STORE", storage_dir="incoming").serve(port=11112)
 """
 
-from securepdu import errors, fsm, pdu
+from securepdu import errors, fsm, pdu, uids
 from securepdu._core import __version__
+from securepdu.association import (
+    DEFAULT_MAX_PDU,
+    AcceptedContext,
+    Association,
+    StoreResult,
+    associate,
+    contexts_for,
+    send,
+)
 from securepdu.errors import (
+    AssociationAborted,
+    AssociationRejected,
+    DIMSEStatusError,
     LocalProtocolError,
+    NetworkError,
+    NoPresentationContext,
     PDUDecodeError,
     PDUEncodeError,
     PDUError,
     ProtocolError,
     SecurePDUError,
 )
+from securepdu.scp import StorageSCP, StoreEvent
 
 __all__ = [
+    "DEFAULT_MAX_PDU",
+    "AcceptedContext",
+    "Association",
+    "AssociationAborted",
+    "AssociationRejected",
+    "DIMSEStatusError",
     "LocalProtocolError",
+    "NetworkError",
+    "NoPresentationContext",
     "PDUDecodeError",
     "PDUEncodeError",
     "PDUError",
     "ProtocolError",
     "SecurePDUError",
+    "StorageSCP",
+    "StoreEvent",
+    "StoreResult",
     "__version__",
+    "associate",
+    "contexts_for",
     "errors",
     "fsm",
     "pdu",
+    "send",
+    "uids",
 ]

@@ -7,7 +7,13 @@ The hierarchy is small on purpose::
     │   ├── PDUDecodeError (also ValueError)  bytes are not a valid PDU
     │   └── PDUEncodeError (also ValueError)  a PDU value cannot be encoded
     ├── ProtocolError                         the peer broke the protocol
-    └── LocalProtocolError                    a primitive was used in the wrong state
+    ├── LocalProtocolError                    a primitive was used in the wrong state
+    ├── AssociationRejected                   the peer answered A-ASSOCIATE-RJ
+    ├── AssociationAborted                    the association ended with A-ABORT
+    ├── TimeoutError (also builtins.TimeoutError)
+    ├── NetworkError (also OSError)           connecting, reading or writing failed
+    ├── NoPresentationContext (also ValueError) nothing accepted fits the object
+    └── DIMSEStatusError                      a DIMSE response had a failure status
 
 The Rust core raises these classes directly (they are imported by the compiled
 module), so there is exactly one definition of each. Every class pickles,
@@ -16,15 +22,22 @@ including the extra attributes of :class:`PDUDecodeError`.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 __all__ = [
+    "AssociationAborted",
+    "AssociationRejected",
+    "DIMSEStatusError",
     "LocalProtocolError",
+    "NetworkError",
+    "NoPresentationContext",
     "PDUDecodeError",
     "PDUEncodeError",
     "PDUError",
     "ProtocolError",
     "SecurePDUError",
+    "TimeoutError",
 ]
 
 
@@ -89,3 +102,111 @@ class LocalProtocolError(SecurePDUError):
     For example, sending P-DATA before the association is established. This
     is a programming error on the local side; nothing was sent.
     """
+
+
+# PS3.8 Table 9-21: (source, reason) of A-ASSOCIATE-RJ, in words.
+_REJECT_REASONS = {
+    (1, 1): "no reason given",
+    (1, 2): "application context name not supported",
+    (1, 3): "calling AE title not recognised",
+    (1, 7): "called AE title not recognised",
+    (2, 1): "no reason given",
+    (2, 2): "protocol version not supported",
+    (3, 1): "temporary congestion",
+    (3, 2): "local limit exceeded (too many associations)",
+}
+_REJECT_SOURCES = {1: "service user", 2: "service provider (ACSE)", 3: "service provider (presentation)"}
+_REJECT_RESULTS = {1: "permanent", 2: "transient"}
+
+# PS3.8 Table 9-26: A-ABORT reasons when the service provider aborted.
+_ABORT_REASONS = {
+    0: "reason not specified",
+    1: "unrecognised PDU",
+    2: "unexpected PDU",
+    4: "unrecognised PDU parameter",
+    5: "unexpected PDU parameter",
+    6: "invalid PDU parameter value",
+}
+
+
+class _CodedError(SecurePDUError):
+    """An error carrying integer codes as attributes; pickles with them."""
+
+    _fields: tuple[str, ...] = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.args[0] if self.args else "", *(getattr(self, f) for f in self._fields)))
+
+
+class AssociationRejected(_CodedError):
+    """The peer refused the association with A-ASSOCIATE-RJ (PS3.8 §9.3.4).
+
+    ``result`` is 1 (permanent) or 2 (transient: trying later may work); ``source``
+    and ``reason`` say who refused and why (PS3.8 Table 9-21).
+    """
+
+    _fields = ("result", "source", "reason")
+
+    def __init__(self, message: str = "", result: int = 1, source: int = 1, reason: int = 1) -> None:
+        self.result = result
+        self.source = source
+        self.reason = reason
+        super().__init__(message or self.describe())
+
+    def describe(self) -> str:
+        """The rejection in words, e.g. "called AE title not recognised"."""
+        why = _REJECT_REASONS.get((self.source, self.reason), f"reason {self.reason}")
+        return (
+            f"peer rejected the association ({_REJECT_RESULTS.get(self.result, self.result)}): {why} "
+            f"[source: {_REJECT_SOURCES.get(self.source, self.source)}]"
+        )
+
+
+class AssociationAborted(_CodedError):
+    """The association ended with an A-ABORT, sent by the peer or by us.
+
+    ``source`` is 0 (service user) or 2 (service provider); ``reason`` is
+    significant for provider aborts (PS3.8 Table 9-26).
+    """
+
+    _fields = ("source", "reason")
+
+    def __init__(self, message: str = "", source: int = 0, reason: int = 0) -> None:
+        self.source = source
+        self.reason = reason
+        if not message:
+            if source == 2:
+                message = f"association aborted by the service provider: {_ABORT_REASONS.get(reason, reason)}"
+            else:
+                message = "association aborted by the peer (service user)"
+        super().__init__(message)
+
+
+class TimeoutError(SecurePDUError, builtins.TimeoutError):  # noqa: A001 - deliberate, documented
+    """A connect, association (ACSE), DIMSE or idle timeout expired."""
+
+
+class NetworkError(SecurePDUError, OSError):
+    """Connecting to, reading from or writing to the peer failed."""
+
+
+class NoPresentationContext(SecurePDUError, ValueError):
+    """No accepted presentation context can carry this object (SOP class and
+    transfer syntax), and it cannot be converted to one that can."""
+
+
+class DIMSEStatusError(_CodedError):
+    """A DIMSE response carried a failure status (raised by ``check()``).
+
+    ``status`` is the DIMSE status (PS3.7 Annex C); ``error_comment`` is the
+    peer's explanation, when it gave one.
+    """
+
+    _fields = ("status", "error_comment")
+
+    def __init__(self, message: str = "", status: int = 0xC000, error_comment: str | None = None) -> None:
+        self.status = status
+        self.error_comment = error_comment
+        if not message:
+            message = f"peer answered status 0x{status:04X}" + (f": {error_comment}" if error_comment else "")
+        super().__init__(message)

@@ -9,9 +9,17 @@ use std::fmt;
 use pyo3::exceptions::{PyAttributeError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use securepdu_core::pdu::{DecodeError, EncodeError};
+use securepdu_core::transport::NetError;
 
 pyo3::import_exception!(securepdu.errors, PDUDecodeError);
 pyo3::import_exception!(securepdu.errors, PDUEncodeError);
+pyo3::import_exception!(securepdu.errors, AssociationRejected);
+pyo3::import_exception!(securepdu.errors, AssociationAborted);
+pyo3::import_exception!(securepdu.errors, ProtocolError);
+pyo3::import_exception!(securepdu.errors, LocalProtocolError);
+pyo3::import_exception!(securepdu.errors, NetworkError);
+pyo3::import_exception!(securepdu.errors, TimeoutError);
+pyo3::import_exception!(securepdu.errors, SecurePDUError);
 
 /// Everything the bindings can fail with.
 #[derive(Debug)]
@@ -28,6 +36,8 @@ pub(crate) enum Error {
         /// The Python error raised while reading or converting it.
         err: PyErr,
     },
+    /// The network layer failed (connect, negotiate, transfer, serve).
+    Net(NetError),
     /// Any other Python error, passed through unchanged.
     Python(PyErr),
 }
@@ -76,6 +86,39 @@ impl From<EncodeError> for Error {
     }
 }
 
+impl From<NetError> for Error {
+    fn from(err: NetError) -> Self {
+        Error::Net(err)
+    }
+}
+
+/// Each network failure becomes the exception class that names its cause, with the
+/// DICOM codes as attributes and the core's sentence as the message.
+fn net_error(err: NetError) -> PyErr {
+    let message = err.to_string();
+    match err {
+        NetError::Io(e) => match e.raw_os_error() {
+            Some(errno) => NetworkError::new_err((errno, message)),
+            None => NetworkError::new_err(message),
+        },
+        NetError::Timeout { .. } => TimeoutError::new_err(message),
+        NetError::Rejected {
+            result,
+            source,
+            reason,
+        } => AssociationRejected::new_err((message, result, source, reason)),
+        NetError::Aborted { source, reason } => {
+            AssociationAborted::new_err((message, source, reason))
+        }
+        NetError::ProviderAborted { .. } | NetError::Protocol(_) | NetError::Dimse(_) => {
+            ProtocolError::new_err(message)
+        }
+        NetError::Local(_) => LocalProtocolError::new_err(message),
+        NetError::Part10(_) | NetError::InvalidArgument(_) => PyValueError::new_err(message),
+        _ => SecurePDUError::new_err(message),
+    }
+}
+
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
         match err {
@@ -102,6 +145,7 @@ impl From<Error> for PyErr {
                 new.set_cause(py, Some(err));
                 new
             }),
+            Error::Net(e) => net_error(e),
             Error::Python(err) => err,
         }
     }

@@ -6,6 +6,7 @@
 
 mod error;
 mod fsm;
+mod net;
 mod pdu;
 
 use pyo3::prelude::*;
@@ -65,5 +66,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fsm::states, m)?)?;
     m.add_function(wrap_pyfunction!(fsm::events, m)?)?;
     m.add_function(wrap_pyfunction!(fsm::actions, m)?)?;
+    m.add_function(wrap_pyfunction!(net::read_file_meta, m)?)?;
+    m.add_function(wrap_pyfunction!(net::parse_file_meta, m)?)?;
+    m.add_class::<net::FileMeta>()?;
+    m.add_class::<net::ScuAssociationPy>()?;
+    m.add_class::<net::StorageServer>()?;
     Ok(())
 }

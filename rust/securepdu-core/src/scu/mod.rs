@@ -213,7 +213,7 @@ impl ScuAssociation {
     ) -> Option<&AcceptedContext> {
         self.accepted.iter().find(|c| {
             c.abstract_syntax == abstract_syntax
-                && transfer_syntax.map_or(true, |ts| c.transfer_syntax == ts)
+                && transfer_syntax.is_none_or(|ts| c.transfer_syntax == ts)
         })
     }
 
@@ -574,6 +574,27 @@ fn proposed_contexts(
             })
         })
         .collect()
+}
+
+/// Reads the Part 10 header of the file at `path`, reading only as far as the
+/// header goes (a few hundred bytes, usually), never the data set.
+pub fn read_file_meta_at(path: &Path) -> Result<FileMeta, NetError> {
+    let file = File::open(path)?;
+    let mut buf = Vec::new();
+    let mut want = 1024usize;
+    loop {
+        let have = buf.len();
+        // take() bounds the read; the Part 10 reader caps how far `want` can grow.
+        (&file)
+            .take(want.saturating_sub(have) as u64)
+            .read_to_end(&mut buf)?;
+        match crate::part10::read_file_meta(&buf) {
+            Err(crate::part10::Part10Error::NeedMore { at_least }) if buf.len() > have => {
+                want = at_least.max(want.saturating_mul(2));
+            }
+            other => return other.map_err(NetError::from),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,199 @@
+"""The server side: a storage SCP that writes every object durably before it
+answers Success.
+
+Sockets, association threads and disk writes are in the Rust core with the GIL
+released; Python is entered only to run ``on_store`` after an object is on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pydicom import Dataset, dcmread
+
+from securepdu import _core
+from securepdu.association import DEFAULT_MAX_PDU
+
+__all__ = ["StorageSCP", "StoreEvent", "STATUS_HANDLER_FAILED"]
+
+log = logging.getLogger("securepdu")
+
+#: Status answered when ``on_store`` raises: a failure in the 0xC000 "cannot
+#: understand" range, with the exception text as the error comment.
+STATUS_HANDLER_FAILED = 0xC001
+
+
+@dataclass(frozen=True)
+class StoreEvent:
+    """An object that has just been stored durably (fsynced and renamed into place).
+
+    ``dataset()`` reads it back with pydicom when you need its contents.
+    """
+
+    path: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax: str
+    calling_ae: str
+    called_ae: str
+    peer_address: tuple[str, int]
+    size: int
+    _cache: dict[str, Dataset] = field(default_factory=dict, repr=False, compare=False)
+
+    def dataset(self) -> Dataset:
+        """The stored object, read with pydicom (once; later calls reuse it)."""
+        if "ds" not in self._cache:
+            self._cache["ds"] = dcmread(self.path)
+        return self._cache["ds"]
+
+
+OnStore = Callable[[StoreEvent], "int | None"]
+
+
+def _fmt_addr(addr: tuple[str, int]) -> str:
+    host, port = addr
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class StorageSCP:
+    """A C-STORE and C-ECHO server (the storescp equivalent).
+
+    Every storage SOP class of PS3.4 Annex B is accepted in the uncompressed
+    transfer syntaxes (implicit and explicit VR little endian, explicit big
+    endian, deflated) and the compressed ones are taken as received. Objects are
+    written to ``storage_dir`` as ``<SOP Instance UID>.dcm``.
+
+    ``on_store(event)`` runs after each object is durable and before the answer
+    is sent; returning an int sends that status, raising sends a failure status
+    (0xC001) with the error as comment. It runs in the association's thread, so
+    several may run at once.
+    """
+
+    def __init__(
+        self,
+        ae_title: str = "SECUREPDU",
+        storage_dir: str | os.PathLike[str] = ".",
+        on_store: OnStore | None = None,
+        *,
+        require_called_ae: bool = False,
+        max_associations: int = 32,
+        max_pdu: int = DEFAULT_MAX_PDU,
+        acse_timeout: float = 30.0,
+        dimse_timeout: float = 60.0,
+        idle_timeout: float = 120.0,
+    ) -> None:
+        self.ae_title = ae_title
+        self.storage_dir = Path(storage_dir)
+        self.on_store = on_store
+        self.require_called_ae = require_called_ae
+        self.max_associations = max_associations
+        self.max_pdu = max_pdu
+        self.acse_timeout = acse_timeout
+        self.dimse_timeout = dimse_timeout
+        self.idle_timeout = idle_timeout
+        self._server: _core.StorageServer | None = None
+
+    # -- running -----------------------------------------------------------
+    def _bind(self, host: str, port: int) -> _core.StorageServer:
+        if self._server is not None:
+            raise RuntimeError("this StorageSCP is already running; shut it down first")
+        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        server = _core.StorageServer(
+            host,
+            int(port),
+            self.ae_title,
+            os.fspath(self.storage_dir),
+            self.require_called_ae,
+            int(self.max_associations),
+            int(self.max_pdu),
+            float(self.acse_timeout),
+            float(self.dimse_timeout),
+            float(self.idle_timeout),
+            self._dispatch,
+            self._on_association,
+        )
+        self._server = server
+        log.info("listening on %s as %s, storing into %s", _fmt_addr(server.address), self.ae_title, self.storage_dir)
+        return server
+
+    def serve(self, host: str = "::", port: int = 11112) -> None:
+        """Listens on ``host``:``port`` and serves until :meth:`shutdown` or Ctrl-C.
+
+        ``"::"`` takes IPv6 and IPv4 on one socket (IPv4 only where IPv6 is off).
+        """
+        server = self._bind(host, port)
+        try:
+            server.serve()
+        finally:
+            self._server = None
+
+    def start(self, host: str = "::", port: int = 0) -> StorageSCP:
+        """Starts serving in the background and returns ``self``; port 0 picks a free
+        port (see :attr:`port`)."""
+        self._bind(host, port).start()
+        return self
+
+    def shutdown(self) -> None:
+        """Stops accepting, lets associations in progress finish, and returns."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            log.info("stopped listening on %s", _fmt_addr(server.address))
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The (address, port) the server listens on."""
+        if self._server is None:
+            raise RuntimeError("the StorageSCP is not running")
+        return self._server.address
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+        return self.address[1]
+
+    @property
+    def active_associations(self) -> int:
+        """Associations being served right now."""
+        return self._server.active_associations if self._server is not None else 0
+
+    def __enter__(self) -> StorageSCP:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.shutdown()
+
+    # -- called from the Rust core ----------------------------------------
+    def _dispatch(self, info: tuple[Any, ...]) -> tuple[int, str | None] | None:
+        path, sop_class, sop_instance, ts, calling, called, peer, size = info
+        event = StoreEvent(Path(path), sop_class, sop_instance, ts, calling, called, tuple(peer), size)
+        log.info(
+            "stored %s from %s (%s) as %s, %d bytes", sop_instance, calling, _fmt_addr(event.peer_address), path, size
+        )
+        if self.on_store is None:
+            return None
+        try:
+            status = self.on_store(event)
+        except Exception as exc:  # the handler's failure is the peer's failure status, not ours
+            log.exception("on_store failed for %s", sop_instance)
+            return (STATUS_HANDLER_FAILED, f"storage handler failed: {exc}"[:64])
+        if status is None:
+            return None
+        return (int(status), None)
+
+    def _on_association(self, info: tuple[Any, ...]) -> None:
+        peer, calling, called, accepted, detail = info
+        if accepted:
+            log.info("association from %s at %s to %s accepted", calling, _fmt_addr(tuple(peer)), called)
+        else:
+            log.warning("association from %s at %s to %s refused: %s", calling, _fmt_addr(tuple(peer)), called, detail)

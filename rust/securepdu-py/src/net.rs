@@ -1,0 +1,425 @@
+//! Bindings for the blocking network layer: the SCU association, the storage
+//! server and the Part 10 header reader.
+//!
+//! Every method that touches a socket or a file runs inside `py.detach`, so other
+//! Python threads run meanwhile; Python is entered again only to call the
+//! storage handler, from the association's own thread.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use securepdu_core::part10::{read_file_meta as parse_meta, FileMeta as CoreFileMeta};
+use securepdu_core::scp::{
+    HandlerStatus, ScpConfig, Server, ShutdownHandle, StoreHandler, StoredObject,
+};
+use securepdu_core::scu::{read_file_meta_at, ScuAssociation, ScuConfig};
+use securepdu_core::transport::{NetError, Timeouts};
+
+use crate::error::Error;
+
+fn duration(seconds: f64, name: &str) -> Result<Duration, Error> {
+    Duration::try_from_secs_f64(seconds).map_err(|_| {
+        Error::from(NetError::InvalidArgument(format!(
+            "{name} must be a non-negative number of seconds"
+        )))
+    })
+}
+
+fn addr_tuple(addr: SocketAddr) -> (String, u16) {
+    (addr.ip().to_string(), addr.port())
+}
+
+/// The Part 10 header of a file: what a sender needs to pick a presentation context.
+#[pyclass(frozen, module = "securepdu._core")]
+pub(crate) struct FileMeta {
+    inner: CoreFileMeta,
+}
+
+#[pymethods]
+impl FileMeta {
+    /// Media Storage SOP Class UID.
+    #[getter]
+    fn sop_class_uid(&self) -> &str {
+        &self.inner.media_storage_sop_class_uid
+    }
+
+    /// Media Storage SOP Instance UID.
+    #[getter]
+    fn sop_instance_uid(&self) -> &str {
+        &self.inner.media_storage_sop_instance_uid
+    }
+
+    /// Transfer Syntax UID of the data set.
+    #[getter]
+    fn transfer_syntax(&self) -> &str {
+        &self.inner.transfer_syntax_uid
+    }
+
+    /// Offset of the data set from the start of the file.
+    #[getter]
+    fn dataset_offset(&self) -> u64 {
+        self.inner.dataset_offset
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "FileMeta(sop_class_uid={:?}, sop_instance_uid={:?}, transfer_syntax={:?}, dataset_offset={})",
+            self.inner.media_storage_sop_class_uid,
+            self.inner.media_storage_sop_instance_uid,
+            self.inner.transfer_syntax_uid,
+            self.inner.dataset_offset
+        )
+    }
+}
+
+/// Reads the Part 10 header of the file at `path` (never the data set).
+#[pyfunction]
+pub(crate) fn read_file_meta(py: Python<'_>, path: PathBuf) -> PyResult<FileMeta> {
+    let inner = py
+        .detach(|| read_file_meta_at(&path))
+        .map_err(Error::from)?;
+    Ok(FileMeta { inner })
+}
+
+/// Reads the Part 10 header at the start of `data`.
+#[pyfunction]
+pub(crate) fn parse_file_meta(data: &[u8]) -> PyResult<FileMeta> {
+    let inner = parse_meta(data).map_err(|e| Error::from(NetError::from(e)))?;
+    Ok(FileMeta { inner })
+}
+
+/// An association opened by us (the SCU side).
+#[pyclass(frozen, module = "securepdu._core")]
+#[pyo3(name = "ScuAssociation")]
+pub(crate) struct ScuAssociationPy {
+    inner: Mutex<ScuAssociation>,
+    accepted: Vec<(u8, String, String)>,
+    rejected: Vec<(u8, String, u8)>,
+    peer: SocketAddr,
+    peer_max: u32,
+}
+
+impl ScuAssociationPy {
+    fn lock(&self) -> MutexGuard<'_, ScuAssociation> {
+        // A poisoned lock only means a panic elsewhere; the association's own state
+        // machine still says what may happen next.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[pymethods]
+impl ScuAssociationPy {
+    /// Connects and negotiates; raises AssociationRejected, TimeoutError, NetworkError.
+    #[staticmethod]
+    #[allow(clippy::too_many_arguments)]
+    fn connect(
+        py: Python<'_>,
+        host: String,
+        port: u16,
+        calling_ae: String,
+        called_ae: String,
+        contexts: Vec<(String, Vec<String>)>,
+        max_pdu: u32,
+        connect_timeout: f64,
+        acse_timeout: f64,
+        dimse_timeout: f64,
+    ) -> PyResult<Self> {
+        let timeouts = Timeouts {
+            connect: duration(connect_timeout, "timeout")?,
+            acse: duration(acse_timeout, "acse_timeout")?,
+            dimse: duration(dimse_timeout, "dimse_timeout")?,
+            ..Timeouts::default()
+        };
+        let config = ScuConfig {
+            calling_ae,
+            called_ae,
+            contexts,
+            max_pdu,
+            timeouts,
+        };
+        let assoc = py
+            .detach(|| ScuAssociation::connect(&host, port, config))
+            .map_err(Error::from)?;
+        let accepted = assoc
+            .accepted_contexts()
+            .iter()
+            .map(|c| (c.id, c.abstract_syntax.clone(), c.transfer_syntax.clone()))
+            .collect();
+        Ok(Self {
+            accepted,
+            rejected: assoc.rejected_contexts(),
+            peer: assoc.peer_addr(),
+            peer_max: assoc.peer_max_pdu(),
+            inner: Mutex::new(assoc),
+        })
+    }
+
+    /// (id, abstract syntax, transfer syntax) of each accepted context.
+    #[getter]
+    fn accepted_contexts(&self) -> Vec<(u8, String, String)> {
+        self.accepted.clone()
+    }
+
+    /// (id, abstract syntax, result) of each rejected context.
+    #[getter]
+    fn rejected_contexts(&self) -> Vec<(u8, String, u8)> {
+        self.rejected.clone()
+    }
+
+    /// The peer's (address, port).
+    #[getter]
+    fn peer_address(&self) -> (String, u16) {
+        addr_tuple(self.peer)
+    }
+
+    /// The peer's maximum PDU length.
+    #[getter]
+    fn peer_max_pdu(&self) -> u32 {
+        self.peer_max
+    }
+
+    /// Whether the association is still open.
+    #[getter]
+    fn is_established(&self) -> bool {
+        self.lock().is_established()
+    }
+
+    /// C-ECHO; returns the status.
+    fn echo(&self, py: Python<'_>) -> PyResult<u16> {
+        Ok(py.detach(|| self.lock().echo()).map_err(Error::from)?)
+    }
+
+    /// C-STORE of an encoded data set; returns (status, error comment).
+    fn store_bytes(
+        &self,
+        py: Python<'_>,
+        context_id: u8,
+        sop_class: &str,
+        sop_instance: &str,
+        data: PyBackedBytes,
+    ) -> PyResult<(u16, Option<String>)> {
+        // Zero-copy: the fragments sent are slices of the Python bytes object.
+        let buf = bytes::Bytes::from_owner(data);
+        let keep = buf.clone(); // released here, attached, not in the detached closure
+        let outcome = py.detach(|| {
+            self.lock()
+                .store_bytes(context_id, sop_class, sop_instance, buf)
+        });
+        drop(keep);
+        let outcome = outcome.map_err(Error::from)?;
+        Ok((outcome.status, outcome.error_comment))
+    }
+
+    /// C-STORE of a Part 10 file streamed from disk; returns (status, error comment,
+    /// bytes sent).
+    fn store_file(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        context_id: u8,
+        meta: &FileMeta,
+    ) -> PyResult<(u16, Option<String>, u64)> {
+        let outcome = py
+            .detach(|| self.lock().store_file(&path, context_id, &meta.inner))
+            .map_err(Error::from)?;
+        let size = std::fs::metadata(&path)
+            .map(|m| m.len().saturating_sub(meta.inner.dataset_offset))
+            .unwrap_or(0);
+        Ok((outcome.status, outcome.error_comment, size))
+    }
+
+    /// A-RELEASE, then close.
+    fn release(&self, py: Python<'_>) -> PyResult<()> {
+        Ok(py.detach(|| self.lock().release()).map_err(Error::from)?)
+    }
+
+    /// A-ABORT, then close.
+    fn abort(&self, py: Python<'_>) {
+        py.detach(|| self.lock().abort());
+    }
+}
+
+/// Calls the Python side of a StorageSCP from association threads.
+struct PyHandler {
+    on_store: Py<PyAny>,
+    on_association: Py<PyAny>,
+}
+
+impl StoreHandler for PyHandler {
+    fn on_stored(&self, obj: &StoredObject) -> Result<Option<HandlerStatus>, String> {
+        Python::attach(|py| {
+            let info = (
+                obj.path.to_string_lossy().into_owned(),
+                obj.sop_class_uid.as_str(),
+                obj.sop_instance_uid.as_str(),
+                obj.transfer_syntax.as_str(),
+                obj.calling_ae.as_str(),
+                obj.called_ae.as_str(),
+                addr_tuple(obj.peer),
+                obj.size,
+            );
+            let answer = self
+                .on_store
+                .call1(py, (info,))
+                .map_err(|e| e.to_string())?;
+            if answer.is_none(py) {
+                return Ok(None);
+            }
+            let (status, error_comment): (u16, Option<String>) =
+                answer.extract(py).map_err(|e: PyErr| e.to_string())?;
+            Ok(Some(HandlerStatus {
+                status,
+                error_comment,
+            }))
+        })
+    }
+
+    fn on_association(&self, peer: SocketAddr, calling: &str, called: &str, accepted: bool) {
+        Python::attach(|py| {
+            let info = (addr_tuple(peer), calling, called, accepted, None::<String>);
+            if let Err(err) = self.on_association.call1(py, (info,)) {
+                // A logging hook must not end an association; report it as Python does.
+                err.write_unraisable(py, None);
+            }
+        });
+    }
+}
+
+/// The storage SCP: a bound listening socket and, once started, its accept thread.
+#[pyclass(frozen, module = "securepdu._core")]
+pub(crate) struct StorageServer {
+    server: Arc<Server>,
+    handle: ShutdownHandle,
+    thread: Mutex<Option<JoinHandle<Result<(), NetError>>>>,
+}
+
+impl StorageServer {
+    fn spawn(&self) -> PyResult<()> {
+        let mut slot = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            let server = Arc::clone(&self.server);
+            let thread = std::thread::Builder::new()
+                .name("securepdu-accept".into())
+                .spawn(move || server.serve())
+                .map_err(|e| Error::from(NetError::Io(e)))?;
+            *slot = Some(thread);
+        }
+        Ok(())
+    }
+
+    fn join(&self, py: Python<'_>) -> PyResult<()> {
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = thread {
+            let result = py.detach(|| thread.join());
+            match result {
+                Ok(served) => served.map_err(Error::from)?,
+                Err(_) => {
+                    return Err(Error::from(NetError::Protocol(
+                        "the accept thread panicked".into(),
+                    ))
+                    .into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl StorageServer {
+    /// Binds the listening socket; raises NetworkError if the address is taken.
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        host: String,
+        port: u16,
+        ae_title: String,
+        storage_dir: PathBuf,
+        require_called_ae: bool,
+        max_associations: usize,
+        max_pdu: u32,
+        acse_timeout: f64,
+        dimse_timeout: f64,
+        idle_timeout: f64,
+        on_store: Py<PyAny>,
+        on_association: Py<PyAny>,
+    ) -> PyResult<Self> {
+        let config = ScpConfig {
+            ae_title,
+            require_called_ae,
+            storage_dir,
+            max_associations,
+            max_pdu,
+            timeouts: Timeouts {
+                acse: duration(acse_timeout, "acse_timeout")?,
+                dimse: duration(dimse_timeout, "dimse_timeout")?,
+                idle: duration(idle_timeout, "idle_timeout")?,
+                ..Timeouts::default()
+            },
+        };
+        let handler = Arc::new(PyHandler {
+            on_store,
+            on_association,
+        });
+        let server = py
+            .detach(|| Server::bind(&host, port, config, handler))
+            .map_err(Error::from)?;
+        Ok(Self {
+            handle: server.shutdown_handle(),
+            server: Arc::new(server),
+            thread: Mutex::new(None),
+        })
+    }
+
+    /// The (address, port) listened on.
+    #[getter]
+    fn address(&self) -> (String, u16) {
+        addr_tuple(self.server.local_addr())
+    }
+
+    /// Associations being served now.
+    #[getter]
+    fn active_associations(&self) -> usize {
+        self.server.active_associations()
+    }
+
+    /// Serves in a background thread and returns at once.
+    fn start(&self) -> PyResult<()> {
+        self.spawn()
+    }
+
+    /// Serves until shutdown() (from another thread) or a signal such as Ctrl-C,
+    /// which shuts the server down and is raised here.
+    fn serve(&self, py: Python<'_>) -> PyResult<()> {
+        self.spawn()?;
+        loop {
+            let finished = self
+                .thread
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+                .is_none_or(|t| t.is_finished());
+            if finished {
+                return self.join(py);
+            }
+            py.detach(|| std::thread::sleep(Duration::from_millis(100)));
+            if let Err(err) = py.check_signals() {
+                self.handle.shutdown();
+                self.join(py)?;
+                return Err(err);
+            }
+        }
+    }
+
+    /// Stops accepting, lets associations in progress finish, and waits for that.
+    fn shutdown(&self, py: Python<'_>) -> PyResult<()> {
+        self.handle.shutdown();
+        self.join(py)
+    }
+}
