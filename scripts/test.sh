@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "Peers: dcmtk from Debian (the interop tests need it; pynetdicom comes with .[test])"
+bash scripts/install-peers.sh
+
 step "Rust: format and lint"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -1,8 +1,8 @@
-"""The ``securepdu`` command line.
+"""The ``securepdu`` command line, with flags familiar to dcmtk users.
 
-For now it shows the version and decodes PDUs (a protocol analyser for one PDU at a
-time); the networking commands (``echo``, ``store``, ``listen``, ``demo``) come with
-the transport.
+Commands: ``echo`` (like echoscu), ``store`` (like storescu), ``listen`` (like
+storescp), ``demo`` (a self-contained tour over 127.0.0.1 and ::1) and ``decode``
+(a protocol analyser for one PDU at a time).
 """
 
 from __future__ import annotations
@@ -10,9 +10,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
+import logging
+import os
+import signal
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
 
 from securepdu import __version__, pdu
 from securepdu.errors import PDUDecodeError
@@ -89,12 +95,506 @@ def _cmd_decode(args: argparse.Namespace, stdout: TextIO) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- helpers
+
+MB = 1_000_000  # sizes and rates are in MB = 10^6 bytes, like network speeds
+
+#: DIMSE status meanings (PS3.4 Annex B.2.3 and PS3.7 Annex C) for messages a person can act on.
+STATUS_MEANINGS: dict[int, str] = {
+    0x0000: "Success",
+    0x0001: "Warning: requested optional attributes are not supported",
+    0x0107: "Warning: attribute list error",
+    0x0116: "Warning: attribute value out of range",
+    0xB000: "Warning: coercion of data elements",
+    0xB006: "Warning: elements discarded",
+    0xB007: "Warning: data set does not match SOP class",
+    0x0117: "Refused: invalid SOP Instance UID",
+    0x0122: "Refused: SOP class not supported",
+    0x0124: "Refused: not authorized",
+    0x0210: "Refused: duplicate invocation",
+    0x0211: "Refused: unrecognized operation",
+    0x0212: "Refused: mistyped argument",
+    0x0213: "Refused: resource limitation",
+    0xA700: "Refused: out of resources",
+    0xA900: "Error: data set does not match SOP class",
+    0xC000: "Error: cannot understand",
+    0xC001: "Error: processing failure",
+}
+
+
+def status_text(status: int) -> str:
+    """``0xA700 (Refused: out of resources)``; ranges for codes without a fixed meaning."""
+    meaning = STATUS_MEANINGS.get(status)
+    if meaning is None:
+        if status & 0xFF00 == 0xA700:
+            meaning = "Refused: out of resources"
+        elif status & 0xFF00 == 0xA900:
+            meaning = "Error: data set does not match SOP class"
+        elif status & 0xF000 == 0xC000:
+            meaning = "Error: cannot understand"
+        else:
+            meaning = "unknown status"
+    return f"0x{status:04X} ({meaning})"
+
+
+def _api_module() -> Any:
+    # Imported lazily so that `decode` and `--help` need nothing but the codec.
+    import securepdu
+
+    return securepdu
+
+
+def _err(msg: str) -> None:
+    print(f"securepdu: {msg}", file=sys.stderr, flush=True)
+
+
+def _describe_error(exc: BaseException) -> str:
+    """One line for a failure: the library's own message, or the OS error with its cause."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused: nothing is listening there (wrong host or port, or the peer is down)"
+    if isinstance(exc, OSError) and not type(exc).__module__.startswith("securepdu"):
+        return f"network error: {exc.strerror or exc}"
+    text = str(exc) or type(exc).__name__
+    return text
+
+
+def _host_port(addr: object, port: int | None = None) -> str:
+    """``127.0.0.1:104`` or ``[::1]:104`` from a host, an (host, port) tuple or a string."""
+    if isinstance(addr, tuple):
+        host, port = str(addr[0]), int(addr[1])
+    else:
+        host = str(addr)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return host if port is None else f"{host}:{port}"
+
+
+def _fmt_mb(nbytes: int) -> str:
+    return f"{nbytes / MB:.1f}"
+
+
+def _rate(nbytes: int, seconds: float) -> float:
+    return nbytes / MB / seconds if seconds > 0 else 0.0
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if getattr(args, "debug", False) else logging.INFO if getattr(args, "verbose", False) else None
+    if level is None:
+        return
+    logger = logging.getLogger("securepdu")
+    logger.setLevel(level)
+    if not any(getattr(h, "_securepdu_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler._securepdu_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+
+
+def _assoc_options(args: argparse.Namespace) -> dict[str, Any]:
+    opts: dict[str, Any] = {"called_ae": args.aec, "calling_ae": args.aet, "timeout": args.timeout}
+    if getattr(args, "max_pdu", None) is not None:
+        opts["max_pdu"] = args.max_pdu
+    return opts
+
+
+# --------------------------------------------------------------------------- echo
+
+
+def _cmd_echo(args: argparse.Namespace, stdout: TextIO) -> int:
+    api = _api_module()
+    target = f"{args.aec}@{_host_port(args.host, args.port)}"
+    t0 = time.perf_counter()
+    try:
+        with api.associate(args.host, args.port, **_assoc_options(args)) as assoc:
+            status = int(assoc.echo())
+    except (api.errors.SecurePDUError, OSError) as exc:
+        _err(f"echo to {target} failed: {_describe_error(exc)}")
+        return 1
+    ms = (time.perf_counter() - t0) * 1000
+    print(f"echo {target}: {status_text(status)} in {ms:.1f} ms", file=stdout, flush=True)
+    return 0 if status == 0 else 1
+
+
+# --------------------------------------------------------------------------- store
+
+
+def collect_files(paths: Sequence[str], *, recursive: bool = True) -> tuple[list[Path], list[str]]:
+    """Files to send and warnings: named files as given; folders walked (if ``recursive``).
+
+    In folders only Part 10 files ("DICM" at offset 128) are taken, and DICOMDIR is
+    skipped, as storescu's ``+sd`` does; a named file is always taken, so that a file
+    that is not DICOM is reported as a failure rather than silently dropped.
+    """
+    files: list[Path] = []
+    warnings: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            walk = p.rglob("*") if recursive else p.glob("*")
+            for f in sorted(walk):
+                if not f.is_file() or f.name.upper() == "DICOMDIR":
+                    continue
+                try:
+                    with open(f, "rb") as fh:
+                        fh.seek(128)
+                        is_part10 = fh.read(4) == b"DICM"
+                except OSError as exc:
+                    warnings.append(f"skipping {f}: {exc.strerror}")
+                    continue
+                if is_part10:
+                    files.append(f)
+                else:
+                    warnings.append(f"skipping {f}: not a DICOM Part 10 file")
+        elif p.exists():
+            files.append(p)
+        else:
+            warnings.append(f"{p}: no such file or folder")
+    return files, warnings
+
+
+def _result_reason(result: Any) -> str:
+    error = getattr(result, "error", None)
+    if error:
+        return str(error)
+    if result.status is None:
+        return "not sent"
+    text = status_text(int(result.status))
+    comment = getattr(result, "error_comment", None)
+    return f"{text}: {comment}" if comment else text
+
+
+class _Reporter:
+    """Progress of a ``store``: a rich progress bar on a terminal, plain lines otherwise.
+
+    The bar counts bytes (so rich can show MB and MB/s); the object count rides along
+    as a task field.
+    """
+
+    def __init__(self, total_objects: int, total_bytes: int, stdout: TextIO, fancy: bool) -> None:
+        self.total_objects = total_objects
+        self.stdout = stdout
+        self.done_bytes = 0
+        self._progress: Any = None
+        self._task: Any = None
+        if fancy:
+            try:
+                from rich.console import Console
+                from rich.progress import (
+                    BarColumn,
+                    DownloadColumn,
+                    Progress,
+                    TextColumn,
+                    TimeElapsedColumn,
+                    TransferSpeedColumn,
+                )
+            except ImportError:  # rich is a dependency, but a broken install should still send
+                pass
+            else:
+                self._progress = Progress(
+                    TextColumn("[bold]sending"),
+                    BarColumn(),
+                    TextColumn("{task.fields[objects]}/{task.fields[total_objects]} objects"),
+                    DownloadColumn(binary_units=False),
+                    TransferSpeedColumn(),
+                    TimeElapsedColumn(),
+                    console=Console(file=stdout),
+                )
+                self._task = self._progress.add_task(
+                    "store", total=max(total_bytes, 1), objects=0, total_objects=total_objects
+                )
+
+    def __enter__(self) -> _Reporter:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def line(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(text, markup=False, highlight=False)
+        else:
+            print(text, file=self.stdout, flush=True)
+
+    def __call__(self, done: int, total: int, result: Any) -> None:
+        path = getattr(result, "path", None)
+        size = _file_size(path) if path is not None else 0
+        self.done_bytes += size
+        where = path if path is not None else result.sop_instance_uid
+        if self._progress is not None:
+            self._progress.update(self._task, completed=self.done_bytes, objects=done, total_objects=total)
+            if not result.ok:
+                self.line(f"FAILED {where}: {_result_reason(result)}")
+            return
+        mark = "ok" if result.ok else "FAILED"
+        tail = "" if result.ok and result.status == 0 else f": {_result_reason(result)}"
+        self.line(f"[{done}/{total}] {mark} {where} ({_fmt_mb(size)} MB){tail}")
+
+
+def _file_size(path: object) -> int:
+    try:
+        return os.stat(str(path)).st_size
+    except OSError:
+        return 0
+
+
+def _cmd_store(args: argparse.Namespace, stdout: TextIO) -> int:
+    api = _api_module()
+    files, warnings = collect_files(args.paths, recursive=args.recursive)
+    for w in warnings:
+        _err(w)
+    if not files:
+        _err("nothing to send: no DICOM files found in " + ", ".join(args.paths))
+        return 1
+    total_bytes = sum(_file_size(f) for f in files)
+    target = f"{args.aec}@{_host_port(args.host, args.port)}"
+    fancy = stdout.isatty() and not args.quiet
+    results: list[Any] = []
+    t0 = time.perf_counter()
+    try:
+        with _Reporter(len(files), total_bytes, stdout, fancy) as reporter:
+            progress: Callable[[int, int, Any], None] | None = None if args.quiet else reporter
+            results = list(api.send(args.host, args.port, [str(f) for f in files], progress=progress, **_assoc_options(args)))
+    except (api.errors.SecurePDUError, OSError) as exc:
+        _err(f"store to {target} failed: {_describe_error(exc)}")
+        return 1
+    elapsed = time.perf_counter() - t0
+    sent = [r for r in results if r.ok]
+    failed = [r for r in results if not r.ok]
+    sent_bytes = sum(_file_size(r.path) for r in sent if getattr(r, "path", None) is not None)
+    print(
+        f"sent {len(sent)} objects ({_fmt_mb(sent_bytes)} MB) in {elapsed:.2f} s "
+        f"({_rate(sent_bytes, elapsed):.1f} MB/s) to {target}",
+        file=stdout,
+        flush=True,
+    )
+    missing = len(files) - len(results)
+    if failed or missing > 0:
+        _err(f"{len(failed) + max(missing, 0)} of {len(files)} objects failed:")
+        for r in failed:
+            where = r.path if getattr(r, "path", None) is not None else r.sop_instance_uid
+            _err(f"  {where}: {_result_reason(r)}")
+        if missing > 0:
+            _err(f"  {missing} objects have no result")
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------- listen
+
+
+def _cmd_listen(args: argparse.Namespace, stdout: TextIO) -> int:
+    api = _api_module()
+    out_dir = Path(args.output_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _err(f"cannot use output directory {out_dir}: {exc.strerror}")
+        return 1
+    lock = threading.Lock()
+
+    def on_store(event: Any) -> None:
+        # Never event.dataset() here: that would load the whole object into memory.
+        path = Path(event.path)
+        try:
+            name = api_uid_name(event.sop_class_uid)
+        except Exception:  # noqa: BLE001 - a name is cosmetic
+            name = event.sop_class_uid
+        with lock:
+            print(
+                f"stored {path} ({name}, {_fmt_mb(getattr(event, 'size', 0) or _file_size(path))} MB) from "
+                f"{event.calling_ae}@{_host_port(event.peer_address)}",
+                file=stdout,
+                flush=True,
+            )
+
+    options: dict[str, Any] = {
+        "require_called_ae": args.require_called_aet,
+        "max_associations": args.max_associations,
+    }
+    if args.max_pdu is not None:
+        options["max_pdu"] = args.max_pdu
+    try:
+        scp = api.StorageSCP(ae_title=args.aet, storage_dir=str(out_dir), on_store=on_store, **options)
+        scp.start(args.bind, args.port)
+    except (api.errors.SecurePDUError, OSError, ValueError) as exc:
+        _err(f"cannot listen on {_host_port(args.bind, args.port)}: {_describe_error(exc)}")
+        return 1
+
+    # serve() runs in the SCP's own thread; the main thread only waits for Ctrl-C or
+    # SIGTERM, so both stop the server the same clean way (in-flight associations finish).
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, _on_signal)
+    print(
+        f"listening on {_host_port(args.bind, scp.port)} as {args.aet}, storing into {out_dir} "
+        "(Ctrl-C to stop)",
+        file=stdout,
+        flush=True,
+    )
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        try:
+            print("shutting down", file=stdout, flush=True)
+        except OSError:  # stdout may be a closed pipe by now; stopping matters more
+            pass
+        scp.shutdown()
+    return 0
+
+
+def api_uid_name(uid: str) -> str:
+    """The registered name of a UID (``CT Image Storage``), or the UID itself."""
+    from pydicom.uid import UID
+
+    name = UID(uid).name
+    return name or uid
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def _cmd_demo(args: argparse.Namespace, stdout: TextIO) -> int:
+    from securepdu import demo
+
+    return demo.run(total_mb=args.mb, keep=args.keep, stdout=stdout, modalities=tuple(args.modalities))
+
+
+# --------------------------------------------------------------------------- parser
+
+_EPILOG = """examples:
+  securepdu demo                                   send a synthetic study over 127.0.0.1 and ::1, verify it
+  securepdu echo 127.0.0.1 104 --aec PACS          C-ECHO (like echoscu)
+  securepdu store pacs.example 104 --aec PACS study/   send a folder (recursive; like storescu +sd +r)
+  securepdu listen 11112 --output-dir incoming     receive (like storescp -od incoming 11112)
+  securepdu decode --sample                        decode a built-in A-ASSOCIATE-RQ
+
+IPv6 works everywhere: `securepdu echo ::1 11112`, `securepdu listen 11112 --bind ::1`.
+Sizes and rates are in MB (10^6 bytes). Exit status: 0 on success, 1 when anything failed.
+"""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
+    return value
+
+
+def _max_pdu(text: str) -> int:
+    value = int(text)
+    if value != 0 and not 4096 <= value <= 0xFFFFFFFF:
+        raise argparse.ArgumentTypeError("the maximum PDU length is 0 (unlimited) or 4096 .. 4294967295 bytes")
+    return value
+
+
+def _ae_title(text: str) -> str:
+    if not 1 <= len(text.strip()) <= 16 or not text.isascii() or "\\" in text:
+        raise argparse.ArgumentTypeError(f"an AE title is 1 to 16 ASCII characters without backslash: {text!r}")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``securepdu`` command."""
-    parser = argparse.ArgumentParser(prog="securepdu", description="Fast, secure DICOM networking.")
+    # -v/-d are accepted before and after the command; SUPPRESS keeps a subcommand's
+    # absent flag from overwriting the top-level one.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log associations and objects (INFO)")
+    common.add_argument("-d", "--debug", action="store_true", default=argparse.SUPPRESS, help="log PDU summaries too (DEBUG)")
+
+    parser = argparse.ArgumentParser(
+        prog="securepdu",
+        description="Fast, secure DICOM networking over IPv4 and IPv6: echo, store, listen.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
     parser.add_argument("--version", action="version", version=f"securepdu {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    dec = sub.add_parser("decode", help="decode one PDU and print its fields")
+
+    def add(name: str, help_: str, epilog: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=help_,
+            description=help_[0].upper() + help_[1:] + ".",
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[common],
+        )
+
+    def peer_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("host", metavar="HOST", help="peer: IPv4 address, IPv6 address (::1, [::1], fe80::1%%eth0) or name")
+        p.add_argument("port", metavar="PORT", type=_port, help="peer's TCP port (often 104 or 11112)")
+        p.add_argument("-aet", "--aet", default="SECUREPDU", type=_ae_title, metavar="AET", help="our (calling) AE title (default: %(default)s)")
+        p.add_argument("-aec", "--aec", default="ANY-SCP", type=_ae_title, metavar="AEC", help="the peer's (called) AE title (default: %(default)s)")
+        p.add_argument("-to", "--timeout", type=float, default=30.0, metavar="S", help="connect timeout in seconds (default: %(default)s)")
+
+    echo = add("echo", "send a C-ECHO (verification) to a peer, like echoscu",
+               "example:\n  securepdu echo 127.0.0.1 104 --aec PACS")
+    peer_args(echo)
+    echo.set_defaults(func=_cmd_echo)
+
+    store = add(
+        "store",
+        "send DICOM files and folders to a peer on one association, like storescu",
+        "examples:\n  securepdu store 10.0.0.5 104 --aec PACS CT/*.dcm\n"
+        "  securepdu store ::1 11112 study/          (folders are walked recursively)\n\n"
+        "Files whose transfer syntax the peer accepts go from disk to socket without being decoded.\n"
+        "Exits 1 when any object failed, naming each and the reason.",
+    )
+    peer_args(store)
+    store.add_argument("paths", nargs="+", metavar="PATH", help="Part 10 files or folders")
+    store.add_argument("-pdu", "--max-pdu", type=_max_pdu, default=None, metavar="N", help="largest PDU we accept, in bytes (default: 262144)")
+    rec = store.add_mutually_exclusive_group()
+    rec.add_argument("-r", "--recursive", dest="recursive", action="store_true", default=True, help="walk folders recursively (default)")
+    rec.add_argument("--no-recursive", dest="recursive", action="store_false", help="take only the files directly in each folder")
+    store.add_argument("-q", "--quiet", action="store_true", help="no progress, only the closing line and failures")
+    store.set_defaults(func=_cmd_store)
+
+    listen = add(
+        "listen",
+        "receive objects as a storage SCP, like storescp",
+        "examples:\n  securepdu listen 11112 --output-dir incoming\n"
+        "  securepdu listen 104 --bind 0.0.0.0 --aet ARCHIVE --require-called-aet\n\n"
+        "Each object is written to DIR/<SOP Instance UID>.dcm, fsynced, and only then acknowledged.\n"
+        "Port 0 picks a free port (printed). Ctrl-C or SIGTERM stops cleanly.",
+    )
+    listen.add_argument("port", metavar="PORT", type=_port, help="TCP port to listen on (0: any free port)")
+    listen.add_argument("-b", "--bind", default="::", metavar="ADDR", help="address to listen on (default: :: = every IPv6 and IPv4 address)")
+    listen.add_argument("-aet", "--aet", default="SECUREPDU", type=_ae_title, metavar="AET", help="our AE title (default: %(default)s)")
+    listen.add_argument("-od", "--output-dir", default=".", metavar="DIR", help="where received objects go (default: current folder)")
+    listen.add_argument("--max-associations", type=_positive_int, default=32, metavar="N", help="concurrent associations; one more is rejected (default: %(default)s)")
+    listen.add_argument("--require-called-aet", action="store_true", help="reject associations not addressed to our AE title")
+    listen.add_argument("-pdu", "--max-pdu", type=_max_pdu, default=None, metavar="N", help="largest PDU we accept, in bytes (default: 262144)")
+    listen.set_defaults(func=_cmd_listen)
+
+    demo = add(
+        "demo",
+        "send a synthetic CT/MR/CR study to a local SCP over IPv4 and IPv6 and verify it",
+        "Needs nothing but this package: the SCP listens on loopback only, in a temporary folder.",
+    )
+    demo.add_argument("--mb", type=float, default=30.0, metavar="MB", help="size of the study (default: %(default)s)")
+    demo.add_argument("--modalities", nargs="+", default=["CT", "MR", "CR"], choices=["CT", "MR", "CR", "US", "MG"], metavar="M", help="CT MR CR US MG (default: CT MR CR)")
+    demo.add_argument("--keep", action="store_true", help="keep the temporary folder and print its path")
+    demo.set_defaults(func=_cmd_demo)
+
+    dec = add("decode", "decode one PDU and print its fields", "examples:\n  securepdu decode --sample\n  securepdu decode 05 00 00000004 00000000")
     src = dec.add_mutually_exclusive_group()
     src.add_argument("--sample", action="store_true", help="decode a built-in sample A-ASSOCIATE-RQ")
     src.add_argument("-f", "--file", help="read the PDU's bytes from FILE")
@@ -110,7 +610,12 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    result: int = args.func(args, stdout or sys.stdout)
+    _setup_logging(args)
+    try:
+        result: int = args.func(args, stdout or sys.stdout)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
     return result
 
 

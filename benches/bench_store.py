@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""C-STORE throughput, side by side, from one run: securepdu, pynetdicom, dcmtk.
+
+    python benches/bench_store.py [--runs 3] [--objects 200]
+
+Each pair sends the same CT-like study (default 200 x 0.5 MB, about 105 MB) over
+127.0.0.1 on ONE association, SCU -> SCP:
+
+  securepdu   securepdu.send()            -> `python -m securepdu listen` (fsyncs every object)
+  pynetdicom  AE.send_c_store(path)       -> pynetdicom AE.start_server, writing
+                                             event.encoded_dataset() to disk (no fsync)
+  dcmtk       storescu -pdu 131072        -> storescp -pdu 131072 -od DIR (no fsync);
+                                             env TCP_NODELAY=1 (dcmtk >= 3.6.2 leaves Nagle on
+                                             unless told; see dcmtk's envvars.txt)
+
+Every SCP runs in its own process and is stopped by its PID after each run. The
+Python SCUs are timed in this process from associate to release; storescu is timed
+as a whole process (its start-up is a few ms). The received files are counted after
+each run. The table shows the median of --runs runs and the ratio to pynetdicom.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HOST = "127.0.0.1"
+MB = 1_000_000
+SCP_AET = "BENCH-SCP"
+SCU_AET = "BENCH-SCU"
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
+
+PYNETDICOM_SCP = textwrap.dedent(
+    """
+    import os, sys
+    from pynetdicom import AE, evt, StoragePresentationContexts
+    out, port = sys.argv[1], int(sys.argv[2])
+
+    def on_store(event):
+        # The fast way pynetdicom's documentation recommends: no decoding.
+        path = os.path.join(out, event.request.AffectedSOPInstanceUID + ".dcm")
+        with open(path, "wb") as f:
+            f.write(event.encoded_dataset())
+        return 0x0000
+
+    ae = AE(ae_title=sys.argv[3])
+    ae.supported_contexts = StoragePresentationContexts
+    ae.start_server(("127.0.0.1", port), block=True, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def listening(port: int) -> bool:
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) > 3 and parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
+
+
+def start_scp(args: list[str], port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}
+    )
+    deadline = time.monotonic() + 30
+    while not listening(port):
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise RuntimeError(f"{args[0]} exited with {proc.returncode}: {err}")
+        if time.monotonic() > deadline:
+            stop(proc)
+            raise RuntimeError(f"{' '.join(args)} is not listening after 30 s")
+        time.sleep(0.02)
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
+    if proc.stderr:
+        proc.stderr.close()
+
+
+def dcmtk_tool(name: str) -> str:
+    """dcmtk's binary, not pip's pynetdicom scripts of the same name."""
+    for c in (os.path.join(os.environ.get("DCMTK_BIN", "/usr/bin"), name), shutil.which(name)):
+        if c and os.access(c, os.X_OK):
+            out = subprocess.run([c, "--version"], capture_output=True, text=True, timeout=30)
+            if "dcmtk" in (out.stdout + out.stderr).lower():
+                return c
+    raise SystemExit(f"dcmtk's {name} not found: run scripts/install-peers.sh")
+
+
+# --------------------------------------------------------------------------- the pairs
+
+
+def run_securepdu(files: list[Path], out: Path, timeout: float) -> float:
+    import securepdu
+
+    port = free_port()
+    scp = start_scp(
+        [sys.executable, "-m", "securepdu", "listen", str(port), "--bind", HOST, "--aet", SCP_AET, "--output-dir", str(out)],
+        port,
+    )
+    try:
+        t0 = time.perf_counter()
+        results = securepdu.send(HOST, port, files, called_ae=SCP_AET, calling_ae=SCU_AET, dimse_timeout=timeout)
+        elapsed = time.perf_counter() - t0
+    finally:
+        stop(scp)
+    bad = [r for r in results if not r.ok]
+    if bad:
+        raise RuntimeError(f"securepdu: {len(bad)} objects failed, first: {bad[0]}")
+    return elapsed
+
+
+def run_pynetdicom(files: list[Path], out: Path, timeout: float) -> float:
+    from pynetdicom import AE
+
+    port = free_port()
+    scp = start_scp([sys.executable, "-c", PYNETDICOM_SCP, str(out), str(port), SCP_AET], port)
+    try:
+        ae = AE(ae_title=SCU_AET)
+        ae.dimse_timeout = timeout
+        ae.add_requested_context(CT_IMAGE_STORAGE, [EXPLICIT_VR_LE])
+        t0 = time.perf_counter()
+        assoc = ae.associate(HOST, port, ae_title=SCP_AET)
+        if not assoc.is_established:
+            raise RuntimeError("pynetdicom: association not established")
+        try:
+            for f in files:
+                status = assoc.send_c_store(f)
+                if not status or status.Status != 0:
+                    raise RuntimeError(f"pynetdicom: {f}: {status}")
+        finally:
+            assoc.release()
+        elapsed = time.perf_counter() - t0
+    finally:
+        stop(scp)
+    return elapsed
+
+
+def run_dcmtk(files: list[Path], out: Path, timeout: float) -> float:
+    env = {"TCP_NODELAY": "1"}
+    port = free_port()
+    scp = start_scp([dcmtk_tool("storescp"), "-aet", SCP_AET, "-pdu", "131072", "-od", str(out), str(port)], port, env)
+    try:
+        args = [dcmtk_tool("storescu"), "-aet", SCU_AET, "-aec", SCP_AET, "-pdu", "131072", HOST, str(port)]
+        t0 = time.perf_counter()
+        done = subprocess.run(
+            [*args, *map(str, files)], capture_output=True, text=True, timeout=timeout, env={**os.environ, **env}
+        )
+        elapsed = time.perf_counter() - t0
+    finally:
+        stop(scp)
+    if done.returncode != 0:
+        raise RuntimeError(f"storescu exited with {done.returncode}: {done.stderr[-2000:]}")
+    return elapsed
+
+
+@dataclass
+class Pair:
+    name: str
+    what: str
+    run: Callable[[list[Path], Path, float], float]
+    times: list[float] = field(default_factory=list)
+    error: str | None = None
+
+
+PAIRS = {
+    "securepdu": ("securepdu SCU -> securepdu SCP (fsync)", run_securepdu),
+    "pynetdicom": ("pynetdicom SCU -> pynetdicom SCP", run_pynetdicom),
+    "dcmtk": ("storescu -> storescp (-pdu 131072)", run_dcmtk),
+}
+
+
+def make_data(out: Path, objects: int) -> list[Path]:
+    from pydicom.uid import generate_uid
+
+    from securepdu import _synthetic
+
+    study = None
+    series = str(generate_uid())
+    files = []
+    for i in range(1, objects + 1):
+        ds = _synthetic.make_dataset("CT", 512, 512, study=study, series_uid=series, instance_number=i, seed=i)
+        study = study or ds
+        path = out / f"CT{i:05d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        files.append(path)
+    return files
+
+
+def versions() -> str:
+    import pydicom
+
+    parts = [f"Python {platform.python_version()}", f"pydicom {pydicom.__version__}"]
+    try:
+        import securepdu
+
+        parts.append(f"securepdu {securepdu.__version__}")
+    except ImportError:
+        pass
+    try:
+        import pynetdicom
+
+        parts.append(f"pynetdicom {pynetdicom.__version__}")
+    except ImportError:
+        pass
+    try:
+        v = subprocess.run([dcmtk_tool("storescu"), "--version"], capture_output=True, text=True, timeout=30)
+        parts.append(v.stdout.splitlines()[0].strip("$ "))  # "dcmtk: storescu v3.6.7 2022-04-22"
+    except (SystemExit, IndexError, OSError):
+        pass
+    return ", ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=3, help="runs per pair; the median is shown (1-10, default 3)")
+    p.add_argument("--objects", type=int, default=200, help="CT objects of 0.5 MB (1-2000, default 200)")
+    p.add_argument("--only", default=",".join(PAIRS), help=f"comma-separated subset of {','.join(PAIRS)}")
+    p.add_argument("--timeout", type=float, default=600, help="seconds allowed for one run (default 600)")
+    p.add_argument("--workdir", type=Path, default=None, help="where to put data and received files (default: a temp dir)")
+    args = p.parse_args(argv)
+    if not 1 <= args.runs <= 10 or not 1 <= args.objects <= 2000:
+        p.error("--runs must be 1-10 and --objects 1-2000")
+    chosen = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in PAIRS]
+    if unknown:
+        p.error(f"unknown pair(s): {', '.join(unknown)}")
+
+    work = Path(tempfile.mkdtemp(prefix="securepdu-bench-", dir=args.workdir))
+    try:
+        data = work / "data"
+        data.mkdir()
+        t0 = time.perf_counter()
+        files = make_data(data, args.objects)
+        nbytes = sum(f.stat().st_size for f in files)
+        print(f"{len(files)} CT objects, {nbytes / MB:.1f} MB, generated in {time.perf_counter() - t0:.1f} s", flush=True)
+        print(versions(), flush=True)
+        print(f"{os.cpu_count()} CPUs, {platform.platform()}; {HOST}, one association per run", flush=True)
+        pairs = [Pair(n, PAIRS[n][0], PAIRS[n][1]) for n in chosen]
+        # Interleave the pairs run by run, so that a noisy moment on a shared machine
+        # does not land on one pair only.
+        for run in range(1, args.runs + 1):
+            for pair in pairs:
+                if pair.error:
+                    continue
+                out = work / f"recv-{pair.name}-{run}"
+                out.mkdir()
+                try:
+                    seconds = pair.run(files, out, args.timeout)
+                    got = sum(1 for f in out.iterdir() if f.is_file() and not f.name.startswith("."))
+                    if got != len(files):
+                        raise RuntimeError(f"{got} of {len(files)} objects stored")
+                    pair.times.append(seconds)
+                    print(f"  run {run} {pair.name:<10} {seconds:7.2f} s  {nbytes / MB / seconds:7.1f} MB/s", flush=True)
+                except Exception as exc:  # noqa: BLE001 - report it in the table and go on
+                    pair.error = f"{type(exc).__name__}: {exc}"
+                    print(f"  run {run} {pair.name:<10} FAILED: {pair.error}", flush=True)
+                finally:
+                    shutil.rmtree(out, ignore_errors=True)
+
+        base = next((statistics.median(q.times) for q in pairs if q.name == "pynetdicom" and q.times), None)
+        rows = [("pair", "SCU -> SCP", "objects", "MB", "median s", "MB/s", "x pynetdicom")]
+        for q in pairs:
+            if not q.times:
+                rows.append((q.name, q.what, str(len(files)), f"{nbytes / MB:.1f}", "-", "-", q.error or "-"))
+                continue
+            med = statistics.median(q.times)
+            ratio = f"{base / med:.2f}" if base else "-"
+            rows.append((q.name, q.what, str(len(files)), f"{nbytes / MB:.1f}", f"{med:.2f}", f"{nbytes / MB / med:.1f}", ratio))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        print()
+        print(f"median of {args.runs} run(s); MB = 10^6 bytes")
+        for i, r in enumerate(rows):
+            print("  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))))
+            if i == 0:
+                print("  ".join("-" * w for w in widths))
+        return 1 if any(q.error for q in pairs) else 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
