@@ -36,8 +36,9 @@ step "Python: pytest"
 # pytest exits 5 when it collects no tests; set -e turns that into a failure.
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
 
-step "Python: stubs match the compiled module"
+step "Python: stubs match the compiled module; the package type-checks"
 .venv/bin/python -m mypy.stubtest securepdu._core
+.venv/bin/python -m mypy --strict python/securepdu
 
 echo
 echo "All tests passed."

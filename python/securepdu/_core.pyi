@@ -3,7 +3,23 @@ step with rust/securepdu-py/src/lib.rs and fsm.rs)."""
 
 from securepdu.pdu import PDU
 
-__all__ = ["__version__", "decode_pdu", "encode_pdu", "transition_table", "states", "events", "actions"]
+from collections.abc import Callable
+from typing import Any, final
+
+__all__ = [
+    "FileMeta",
+    "ScuAssociation",
+    "StorageServer",
+    "__version__",
+    "actions",
+    "decode_pdu",
+    "encode_pdu",
+    "events",
+    "parse_file_meta",
+    "read_file_meta",
+    "states",
+    "transition_table",
+]
 
 __version__: str
 
@@ -24,3 +40,83 @@ def events() -> list[tuple[str, str]]:
 
 def actions() -> list[tuple[str, str]]:
     """(name, description) of every action."""
+
+@final
+class FileMeta:
+    """The Part 10 header of a file: what a sender needs to pick a presentation context."""
+
+    @property
+    def sop_class_uid(self) -> str: ...
+    @property
+    def sop_instance_uid(self) -> str: ...
+    @property
+    def transfer_syntax(self) -> str: ...
+    @property
+    def dataset_offset(self) -> int: ...
+
+def read_file_meta(path: str) -> FileMeta:
+    """Read the Part 10 header of the file at ``path`` (never the data set)."""
+
+def parse_file_meta(data: bytes) -> FileMeta:
+    """Read the Part 10 header at the start of ``data``."""
+
+@final
+class ScuAssociation:
+    """An association opened by us (the SCU side)."""
+
+    @staticmethod
+    def connect(
+        host: str,
+        port: int,
+        calling_ae: str,
+        called_ae: str,
+        contexts: list[tuple[str, list[str]]],
+        max_pdu: int,
+        connect_timeout: float,
+        acse_timeout: float,
+        dimse_timeout: float,
+    ) -> ScuAssociation: ...
+    @property
+    def accepted_contexts(self) -> list[tuple[int, str, str]]: ...
+    @property
+    def rejected_contexts(self) -> list[tuple[int, str, int]]: ...
+    @property
+    def peer_address(self) -> tuple[str, int]: ...
+    @property
+    def peer_max_pdu(self) -> int: ...
+    @property
+    def is_established(self) -> bool: ...
+    def echo(self) -> int: ...
+    def store_bytes(
+        self, context_id: int, sop_class: str, sop_instance: str, data: bytes
+    ) -> tuple[int, str | None]: ...
+    def store_file(self, path: str, context_id: int, meta: FileMeta) -> tuple[int, str | None, int]: ...
+    def release(self) -> None: ...
+    def abort(self) -> None: ...
+
+@final
+class StorageServer:
+    """The storage SCP: a bound listening socket and, once started, its accept thread."""
+
+    def __new__(
+        cls,
+        host: str,
+        port: int,
+        ae_title: str,
+        storage_dir: str,
+        require_called_ae: bool,
+        max_associations: int,
+        max_pdu: int,
+        acse_timeout: float,
+        dimse_timeout: float,
+        idle_timeout: float,
+        on_store: Callable[[tuple[Any, ...]], tuple[int, str | None] | None],
+        on_association: Callable[[tuple[Any, ...]], None],
+    ) -> StorageServer: ...
+    @property
+    def address(self) -> tuple[str, int]: ...
+    @property
+    def active_associations(self) -> int: ...
+    def start(self) -> None: ...
+    def serve(self) -> None: ...
+    def shutdown(self) -> None: ...
