@@ -64,7 +64,8 @@ ae_title = st.one_of(
 uid = st.one_of(
     st.just(APPLICATION_CONTEXT_NAME),
     st.just("1.2.840.10008.1.2"),
-    st.from_regex(r"\A[12]\.[0-9]{1,3}(\.[0-9]{1,8}){0,7}\Z"),
+    # Up to 68 characters can match this pattern; UIDs stop at 64.
+    st.from_regex(r"\A[12]\.[0-9]{1,3}(\.[0-9]{1,8}){0,7}\Z").filter(lambda u: len(u) <= 64),
     st.from_regex(r"\A[0-9.]{1,64}\Z"),
 )
 

@@ -100,10 +100,11 @@ pub fn is_supported_transfer_syntax(uid: &str) -> bool {
     UNCOMPRESSED_TRANSFER_SYNTAXES.contains(&uid) || COMPRESSED_TRANSFER_SYNTAXES.contains(&uid)
 }
 
-/// The transfer syntax to accept from `proposed` for `abstract_syntax`: Explicit
-/// VR Little Endian if proposed, else Implicit VR Little Endian, else the first
-/// proposed one we support. Verification accepts uncompressed ones only. `None`
-/// if none is acceptable.
+/// The transfer syntax to accept from `proposed` for `abstract_syntax`: the first
+/// proposed one we support, so the proposer's order decides. A sender lists the
+/// syntax its object is already in first; accepting another would force it to
+/// decode and re-encode the object instead of sending it from disk as it is.
+/// Verification accepts uncompressed ones only. `None` if none is acceptable.
 pub fn choose_transfer_syntax<'a>(
     abstract_syntax: &str,
     proposed: &'a [String],
@@ -116,11 +117,7 @@ pub fn choose_transfer_syntax<'a>(
             is_supported_transfer_syntax(ts)
         }
     };
-    [EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN]
-        .iter()
-        .find_map(|want| proposed.iter().find(|p| p.as_str() == *want))
-        .or_else(|| proposed.iter().find(|p| usable(p)))
-        .map(String::as_str)
+    proposed.iter().find(|p| usable(p)).map(String::as_str)
 }
 
 /// Longest UID (PS3.5 §9.1).
@@ -340,6 +337,11 @@ mod tests {
         let both = p(&[IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN]);
         assert_eq!(
             choose_transfer_syntax(ct, &both),
+            Some(IMPLICIT_VR_LITTLE_ENDIAN)
+        );
+        let reversed = p(&[EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN]);
+        assert_eq!(
+            choose_transfer_syntax(ct, &reversed),
             Some(EXPLICIT_VR_LITTLE_ENDIAN)
         );
         let jpeg = p(&["1.2.3", "1.2.840.10008.1.2.4.50"]);
