@@ -12,7 +12,7 @@
 //! The blocking network layer, the only modules doing I/O (sockets, files,
 //! threads): [`transport`] (addresses, connect, listen), [`conn`] (drives an
 //! association over a stream), [`scu`], [`scp`] and [`store`] (durable writing of
-//! received objects).
+//! received objects), and [`tls`] (TLS sessions with rustls).
 #![forbid(unsafe_code)]
 #![cfg_attr(
     test,
@@ -33,4 +33,5 @@ pub mod pdu;
 pub mod scp;
 pub mod scu;
 pub mod store;
+pub mod tls;
 pub mod transport;

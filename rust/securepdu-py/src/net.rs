@@ -362,6 +362,7 @@ impl StorageServer {
                 idle: duration(idle_timeout, "idle_timeout")?,
                 ..Timeouts::default()
             },
+            ..ScpConfig::default()
         };
         let handler = Arc::new(PyHandler {
             on_store,

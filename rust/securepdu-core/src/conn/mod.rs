@@ -241,7 +241,7 @@ impl<S: Transport> Connection<S> {
                 what: "the peer to accept data",
             })
         } else {
-            Err(NetError::Io(e))
+            Err(NetError::from(e))
         }
     }
 
@@ -453,7 +453,7 @@ impl<S: Transport> Connection<S> {
             }
             Err(e) => {
                 self.lost_transport(now);
-                Err(NetError::Io(e))
+                Err(NetError::from(e))
             }
         }
     }

@@ -12,6 +12,7 @@
 //! - C001 (Cxxx range): the handler returned an error (the file stays stored);
 //! - 0211 unrecognized operation, for any other request.
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -37,6 +38,7 @@ use crate::store::{
     choose_transfer_syntax, is_storage_sop_class, validate_uid, PartialObject,
     IMPLICIT_VR_LITTLE_ENDIAN,
 };
+use crate::tls::{PeerCertificate, Stream, TlsError, TlsServer, TlsStream};
 use crate::transport;
 
 pub use crate::conn::DEFAULT_MAX_PDU;
@@ -72,6 +74,11 @@ pub struct ScpConfig {
     pub max_pdu: u32,
     /// Timeouts.
     pub timeouts: Timeouts,
+    /// Binds client certificate identities to calling AE titles: the common name
+    /// (CN) of a verified client certificate -> the calling AE titles it may use.
+    /// Empty: no binding. Otherwise a peer without a listed CN, or using an AE
+    /// title not listed for its CN, is rejected as calling-AE-title-not-recognized.
+    pub allowed_calling_aes: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for ScpConfig {
@@ -83,8 +90,38 @@ impl Default for ScpConfig {
             max_associations: 32,
             max_pdu: DEFAULT_MAX_PDU,
             timeouts: Timeouts::default(),
+            allowed_calling_aes: BTreeMap::new(),
         }
     }
+}
+
+/// The common name (CN) in a subject written as `CN=...,O=...`.
+pub fn common_name(subject: &str) -> Option<&str> {
+    subject
+        .split(',')
+        .find_map(|rdn| rdn.trim().strip_prefix("CN="))
+}
+
+/// Whether the peer's certificate identity may use `calling_ae` under `config`'s
+/// binding (always true when there is no binding).
+fn identity_allows(
+    config: &ScpConfig,
+    certificate: Option<&PeerCertificate>,
+    calling_ae: &str,
+) -> bool {
+    if config.allowed_calling_aes.is_empty() {
+        return true;
+    }
+    let Some(cn) = certificate
+        .and_then(|c| c.subject.as_deref())
+        .and_then(common_name)
+    else {
+        return false;
+    };
+    config
+        .allowed_calling_aes
+        .get(cn)
+        .is_some_and(|aes| aes.iter().any(|ae| ae.trim() == calling_ae.trim()))
 }
 
 /// An object received, durable on disk.
@@ -106,6 +143,8 @@ pub struct StoredObject {
     pub peer: SocketAddr,
     /// File size in bytes (Part 10 header included).
     pub size: u64,
+    /// Over TLS with client authentication: the client's verified certificate.
+    pub peer_certificate: Option<PeerCertificate>,
 }
 
 /// A status chosen by the handler.
@@ -127,10 +166,14 @@ pub trait StoreHandler: Send + Sync + 'static {
 
     /// An association request was accepted or rejected.
     fn on_association(&self, _peer: SocketAddr, _calling: &str, _called: &str, _accepted: bool) {}
+
+    /// A TLS handshake failed (the connection was closed; nothing else happens).
+    fn on_tls_error(&self, _peer: SocketAddr, _error: &TlsError) {}
 }
 
 struct Inner {
     config: ScpConfig,
+    tls: Option<TlsServer>,
     handler: Arc<dyn StoreHandler>,
     wake_addr: SocketAddr,
     shutdown: AtomicBool,
@@ -194,6 +237,18 @@ impl Server {
         config: ScpConfig,
         handler: Arc<dyn StoreHandler>,
     ) -> Result<Server, NetError> {
+        Self::bind_tls(host, port, config, handler, None)
+    }
+
+    /// [`Self::bind`], serving TLS when `tls` is given. Each connection's
+    /// handshake runs in its association's thread, bounded by the ACSE timeout.
+    pub fn bind_tls(
+        host: &str,
+        port: u16,
+        config: ScpConfig,
+        handler: Arc<dyn StoreHandler>,
+        tls: Option<TlsServer>,
+    ) -> Result<Server, NetError> {
         validate_ae_title(&config.ae_title, "AE title")?;
         if config.max_associations == 0 {
             return Err(NetError::InvalidArgument(
@@ -213,6 +268,7 @@ impl Server {
         let _ = SockRef::from(&listener).set_read_timeout(Some(POLL));
         let inner = Arc::new(Inner {
             config,
+            tls,
             handler,
             wake_addr: transport::connectable(local_addr),
             shutdown: AtomicBool::new(false),
@@ -361,7 +417,7 @@ fn acceptor(config: &ScpConfig, artim: Duration) -> Association {
 }
 
 /// Waits for the A-ASSOCIATE-RQ (ARTIM bounds the wait).
-fn wait_request(conn: &mut Connection<TcpStream>, inner: &Inner) -> Option<AssociateRq> {
+fn wait_request(conn: &mut Connection<Stream>, inner: &Inner) -> Option<AssociateRq> {
     loop {
         let slice = Instant::now().checked_add(POLL);
         match conn.wait_indication(slice) {
@@ -379,7 +435,7 @@ fn wait_request(conn: &mut Connection<TcpStream>, inner: &Inner) -> Option<Assoc
 }
 
 /// Waits until the peer closes the connection or ARTIM expires.
-fn wait_closed(conn: &mut Connection<TcpStream>) {
+fn wait_closed(conn: &mut Connection<Stream>) {
     while !conn.is_finished() {
         match conn.wait_indication(None) {
             Ok(_) => {}
@@ -393,6 +449,9 @@ fn wait_closed(conn: &mut Connection<TcpStream>) {
 fn reject_busy(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
     let artim = inner.config.timeouts.acse.min(Duration::from_secs(10));
     let _ = stream.set_write_timeout(Some(artim));
+    let Some(stream) = secure(stream, peer, inner, artim) else {
+        return;
+    };
     let mut conn = Connection::new(stream, acceptor(&inner.config, artim));
     let now = Instant::now();
     if conn.association_mut().transport_accepted(now).is_err() {
@@ -412,6 +471,22 @@ fn reject_busy(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
             .handler
             .on_association(peer, &rq.calling_ae, &rq.called_ae, false);
         wait_closed(&mut conn);
+    }
+}
+
+/// The association's stream: the TCP stream itself, or a TLS session after a
+/// handshake (in this association's thread, within `timeout`). `None` after a
+/// failed handshake, reported to the handler.
+fn secure(stream: TcpStream, peer: SocketAddr, inner: &Inner, timeout: Duration) -> Option<Stream> {
+    match &inner.tls {
+        None => Some(Stream::Plain(stream)),
+        Some(server) => match TlsStream::accept(stream, server, timeout) {
+            Ok(tls) => Some(Stream::Tls(Box::new(tls))),
+            Err(e) => {
+                inner.handler.on_tls_error(peer, &e);
+                None
+            }
+        },
     }
 }
 
@@ -509,6 +584,10 @@ pub fn negotiate(
 fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
     let config = &inner.config;
     let _ = stream.set_write_timeout(Some(config.timeouts.dimse));
+    let Some(stream) = secure(stream, peer, inner, config.timeouts.acse) else {
+        return;
+    };
+    let peer_certificate = stream.peer_certificate_info();
     let mut conn = Connection::new(stream, acceptor(config, config.timeouts.acse));
     let now = Instant::now();
     if conn.association_mut().transport_accepted(now).is_err() {
@@ -518,7 +597,18 @@ fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
         return;
     };
     let now = Instant::now();
-    match negotiate(&rq, config) {
+    let negotiated = if identity_allows(config, peer_certificate.as_ref(), &rq.calling_ae) {
+        negotiate(&rq, config)
+    } else {
+        // Rejected-permanent, service-user, calling-AE-title-not-recognized: this
+        // certificate may not use this AE title.
+        Err(AssociateRj {
+            result: 1,
+            source: 1,
+            reason: 3,
+        })
+    };
+    match negotiated {
         Err(rj) => {
             if conn.association_mut().reject(rj, now).is_ok() && conn.flush(now).is_ok() {
                 inner
@@ -543,6 +633,7 @@ fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
                 calling_ae: rq.calling_ae.trim().to_owned(),
                 called_ae: rq.called_ae.trim().to_owned(),
                 peer,
+                peer_certificate,
                 peer_max,
                 reassembler: Reassembler::new(),
                 current: None,
@@ -567,12 +658,13 @@ enum Incoming {
 }
 
 struct Session<'a> {
-    conn: Connection<TcpStream>,
+    conn: Connection<Stream>,
     inner: &'a Inner,
     contexts: Vec<AcceptedContext>,
     calling_ae: String,
     called_ae: String,
     peer: SocketAddr,
+    peer_certificate: Option<PeerCertificate>,
     peer_max: u32,
     reassembler: Reassembler,
     current: Option<(u8, Incoming)>,
@@ -813,6 +905,7 @@ impl Session<'_> {
             called_ae: self.called_ae.clone(),
             peer: self.peer,
             size,
+            peer_certificate: self.peer_certificate.clone(),
         };
         let handler = &self.inner.handler;
         match catch_unwind(AssertUnwindSafe(|| handler.on_stored(&obj))) {
@@ -877,7 +970,8 @@ mod tests {
         let results: Vec<u8> = ac.presentation_contexts.iter().map(|p| p.result).collect();
         assert_eq!(results, vec![0, 0, 3, 4]);
         assert_eq!(accepted.len(), 2);
-        assert_eq!(accepted[1].transfer_syntax, "1.2.840.10008.1.2.1");
+        // The proposer's first supported syntax wins.
+        assert_eq!(accepted[1].transfer_syntax, "1.2.840.10008.1.2");
 
         let wrong = rq("OTHER", vec![]);
         let rj = negotiate(&wrong, &config).unwrap_err();
@@ -886,6 +980,31 @@ mod tests {
         bad_ctx.application_context = "1.2.3".into();
         let rj = negotiate(&bad_ctx, &config).unwrap_err();
         assert_eq!((rj.result, rj.source, rj.reason), (1, 1, 2));
+    }
+
+    #[test]
+    fn certificate_identity_binds_calling_ae_titles() {
+        let cert = |subject: &str| PeerCertificate {
+            der: Vec::new(),
+            subject: Some(subject.to_owned()),
+        };
+        let mut config = ScpConfig::default();
+        assert!(
+            identity_allows(&config, None, "ANY"),
+            "no binding: everyone"
+        );
+        config
+            .allowed_calling_aes
+            .insert("MODALITY1".into(), vec!["CT1".into(), "CT1B".into()]);
+        let m1 = cert("O=Hospital,CN=MODALITY1");
+        assert_eq!(common_name("O=Hospital,CN=MODALITY1"), Some("MODALITY1"));
+        assert!(identity_allows(&config, Some(&m1), "CT1B"));
+        assert!(!identity_allows(&config, Some(&m1), "MR2"));
+        assert!(!identity_allows(&config, Some(&cert("CN=OTHER")), "CT1"));
+        assert!(
+            !identity_allows(&config, None, "CT1"),
+            "binding needs a certificate"
+        );
     }
 
     #[test]

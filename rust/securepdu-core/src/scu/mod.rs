@@ -3,14 +3,14 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use crate::association::{Association, Config, Indication, Role};
-use crate::conn::{indication_error, validate_ae_title, Connection};
+use crate::conn::{indication_error, validate_ae_title, Connection, Transport};
 use crate::dimse::{
     max_pdv_data, CEchoRq, CStoreRq, DatasetFragmenter, Event, Message, Priority, Reassembler,
     VERIFICATION_SOP_CLASS,
@@ -21,6 +21,7 @@ use crate::pdu::{
     PROTOCOL_VERSION,
 };
 use crate::store::{EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
+use crate::tls::{PeerCertificate, Stream, TlsClient, TlsStream};
 use crate::transport;
 
 pub use crate::conn::DEFAULT_MAX_PDU;
@@ -89,7 +90,7 @@ pub struct StoreOutcome {
 /// Dropping it without [`release`](Self::release) aborts the association.
 #[derive(Debug)]
 pub struct ScuAssociation {
-    conn: Connection<TcpStream>,
+    conn: Connection<Stream>,
     timeouts: Timeouts,
     proposed: Vec<PresentationContextRq>,
     accepted: Vec<AcceptedContext>,
@@ -105,6 +106,18 @@ impl ScuAssociation {
     /// `fe80::1%eth0`, or a host name; each resolved address is tried in turn),
     /// sends the A-ASSOCIATE-RQ and waits for the answer.
     pub fn connect(host: &str, port: u16, config: ScuConfig) -> Result<Self, NetError> {
+        Self::connect_tls(host, port, config, None)
+    }
+
+    /// [`Self::connect`], over TLS when `tls` is given: the handshake runs after
+    /// the TCP connection, within the ACSE timeout, before the A-ASSOCIATE-RQ.
+    /// The server certificate is checked for `host` (or the configured server name).
+    pub fn connect_tls(
+        host: &str,
+        port: u16,
+        config: ScuConfig,
+        tls: Option<&TlsClient>,
+    ) -> Result<Self, NetError> {
         validate_ae_title(&config.calling_ae, "calling AE title")?;
         validate_ae_title(&config.called_ae, "called AE title")?;
         let proposed = proposed_contexts(&config.contexts)?;
@@ -112,6 +125,15 @@ impl ScuAssociation {
 
         let stream = transport::connect(host, port, timeouts.connect)?;
         let peer = transport::normalize_addr(stream.peer_addr()?);
+        let stream = match tls {
+            None => Stream::Plain(stream),
+            Some(client) => Stream::Tls(Box::new(TlsStream::connect(
+                stream,
+                client,
+                host,
+                timeouts.acse,
+            )?)),
+        };
         let assoc = Association::new(Config {
             role: Role::Requestor,
             artim_timeout: timeouts.acse,
@@ -225,6 +247,19 @@ impl ScuAssociation {
     /// The peer's address (IPv4-mapped addresses reported as IPv4).
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// The server's certificate, over TLS.
+    pub fn peer_certificate(&self) -> Option<PeerCertificate> {
+        self.conn.stream().peer_certificate_info()
+    }
+
+    /// Over TLS: the negotiated protocol version and cipher suite.
+    pub fn tls_session(&self) -> Option<(String, String)> {
+        match self.conn.stream() {
+            Stream::Plain(_) => None,
+            Stream::Tls(t) => Some((t.protocol_version()?, t.cipher_suite()?)),
+        }
     }
 
     /// The A-ASSOCIATE-AC the peer sent.

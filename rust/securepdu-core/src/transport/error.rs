@@ -7,6 +7,7 @@ use crate::association::LocalError;
 use crate::dimse::DimseError;
 use crate::part10::Part10Error;
 use crate::pdu::AbortReason;
+use crate::tls::TlsError;
 
 /// Why a network operation failed.
 #[derive(Debug)]
@@ -55,6 +56,8 @@ pub enum NetError {
     Part10(Part10Error),
     /// The caller passed something unusable (bad AE title, unknown context, ...).
     InvalidArgument(String),
+    /// TLS could not be set up or failed (see [`TlsError`] for the causes).
+    Tls(TlsError),
 }
 
 // Written by hand: thiserror would take the `source` fields below for error sources.
@@ -83,6 +86,7 @@ impl std::fmt::Display for NetError {
             Self::Dimse(e) => write!(f, "DIMSE error: {e}"),
             Self::Part10(e) => write!(f, "not a usable DICOM file: {e}"),
             Self::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
+            Self::Tls(e) => write!(f, "TLS: {e}"),
         }
     }
 }
@@ -94,14 +98,29 @@ impl std::error::Error for NetError {
             Self::Local(e) => Some(e),
             Self::Dimse(e) => Some(e),
             Self::Part10(e) => Some(e),
+            Self::Tls(e) => Some(e),
             _ => None,
         }
     }
 }
 
 impl From<io::Error> for NetError {
+    /// A TLS failure met while reading or writing travels inside an
+    /// `io::Error`; it comes back out as [`NetError::Tls`].
     fn from(e: io::Error) -> Self {
-        Self::Io(e)
+        match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<TlsError>())
+        {
+            Some(tls) => Self::Tls(tls.clone()),
+            None => Self::Io(e),
+        }
+    }
+}
+
+impl From<TlsError> for NetError {
+    fn from(e: TlsError) -> Self {
+        Self::Tls(e)
     }
 }
 

@@ -1,0 +1,624 @@
+//! SCU <-> SCP over TLS on loopback (port 0), with certificates made by rcgen
+//! at test time (nothing is committed).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use securepdu_core::dimse::VERIFICATION_SOP_CLASS;
+use securepdu_core::scp::{
+    HandlerStatus, ScpConfig, Server, ShutdownHandle, StoreHandler, StoredObject,
+};
+use securepdu_core::scu::{NetError, ScuAssociation, ScuConfig, Timeouts};
+use securepdu_core::store::{EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
+use securepdu_core::tls::{
+    certificate_subject, TlsClient, TlsClientOptions, TlsError, TlsProfile, TlsServer,
+    TlsServerOptions,
+};
+
+const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
+
+fn quick_timeouts() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(5),
+        acse: Duration::from_secs(5),
+        dimse: Duration::from_secs(20),
+        idle: Duration::from_secs(20),
+    }
+}
+
+/// A CA and the files of the certificates it issued, in a temporary directory.
+struct Pki {
+    dir: tempfile::TempDir,
+    ca_cert: rcgen::Certificate,
+    ca_key: KeyPair,
+}
+
+impl Pki {
+    fn new(name: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(DnType::CommonName, name);
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = p.self_signed(&ca_key).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca_cert.pem()).unwrap();
+        Self {
+            dir,
+            ca_cert,
+            ca_key,
+        }
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// Issues a certificate for `sans`; returns (chain file, key file).
+    fn issue(&self, file: &str, cn: &str, sans: &[&str], expired: bool) -> (PathBuf, PathBuf) {
+        let mut p =
+            CertificateParams::new(sans.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+                .unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.distinguished_name
+            .push(DnType::OrganizationName, "Test Hospital");
+        if expired {
+            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let key = KeyPair::generate().unwrap();
+        let cert = p.signed_by(&key, &self.ca_cert, &self.ca_key).unwrap();
+        let chain = self.dir.path().join(format!("{file}.pem"));
+        let keyf = self.dir.path().join(format!("{file}.key"));
+        std::fs::write(&chain, cert.pem()).unwrap();
+        std::fs::write(&keyf, key.serialize_pem()).unwrap();
+        (chain, keyf)
+    }
+
+    fn server(&self) -> (PathBuf, PathBuf) {
+        self.issue("server", "scp", &["localhost", "127.0.0.1", "::1"], false)
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    stored: Mutex<Vec<StoredObject>>,
+    tls_errors: Mutex<Vec<TlsError>>,
+}
+
+impl StoreHandler for Recorder {
+    fn on_stored(&self, obj: &StoredObject) -> Result<Option<HandlerStatus>, String> {
+        self.stored.lock().unwrap().push(obj.clone());
+        Ok(None)
+    }
+
+    fn on_tls_error(&self, _peer: SocketAddr, error: &TlsError) {
+        self.tls_errors.lock().unwrap().push(error.clone());
+    }
+}
+
+struct TestServer {
+    server: Arc<Server>,
+    handle: ShutdownHandle,
+    thread: Option<JoinHandle<()>>,
+    rec: Arc<Recorder>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    fn start(host: &str, tls: Option<TlsServer>) -> Self {
+        Self::start_with(host, tls, quick_timeouts())
+    }
+
+    fn start_with(host: &str, tls: Option<TlsServer>, timeouts: Timeouts) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ScpConfig {
+            ae_title: "STORE".into(),
+            storage_dir: dir.path().to_owned(),
+            timeouts,
+            ..ScpConfig::default()
+        };
+        let rec = Arc::new(Recorder::default());
+        let server = Arc::new(Server::bind_tls(host, 0, config, rec.clone(), tls).unwrap());
+        let handle = server.shutdown_handle();
+        let s = server.clone();
+        let thread = std::thread::spawn(move || s.serve().unwrap());
+        Self {
+            server,
+            handle,
+            thread: Some(thread),
+            rec,
+            _dir: dir,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.server.local_addr().port()
+    }
+
+    /// Waits (up to 5 s) for the SCP to report a TLS error.
+    fn tls_error(&self) -> TlsError {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(e) = self.rec.tls_errors.lock().unwrap().first() {
+                return e.clone();
+            }
+            assert!(Instant::now() < deadline, "no TLS error on the SCP");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+fn scu_config() -> ScuConfig {
+    ScuConfig {
+        calling_ae: "TESTSCU".into(),
+        called_ae: "STORE".into(),
+        contexts: vec![
+            (
+                VERIFICATION_SOP_CLASS.into(),
+                vec![IMPLICIT_VR_LITTLE_ENDIAN.into()],
+            ),
+            (CT.into(), vec![EXPLICIT_VR_LITTLE_ENDIAN.into()]),
+        ],
+        timeouts: quick_timeouts(),
+        ..ScuConfig::default()
+    }
+}
+
+fn server_tls(pki: &Pki, tweak: impl FnOnce(&mut TlsServerOptions)) -> TlsServer {
+    let (cert, key) = pki.server();
+    let mut o = TlsServerOptions::new(cert, key);
+    tweak(&mut o);
+    TlsServer::new(&o).unwrap()
+}
+
+fn client_tls(pki: &Pki, tweak: impl FnOnce(&mut TlsClientOptions)) -> TlsClient {
+    let mut o = TlsClientOptions {
+        ca_file: Some(pki.ca()),
+        ..TlsClientOptions::default()
+    };
+    tweak(&mut o);
+    TlsClient::new(&o).unwrap()
+}
+
+fn connect(host: &str, port: u16, tls: &TlsClient) -> Result<ScuAssociation, NetError> {
+    ScuAssociation::connect_tls(host, port, scu_config(), Some(tls))
+}
+
+fn tls_err(r: Result<ScuAssociation, NetError>) -> TlsError {
+    match r {
+        Err(NetError::Tls(e)) => e,
+        Err(other) => panic!("expected a TLS error, got {other:?}"),
+        Ok(_) => panic!("expected a TLS error, the association was established"),
+    }
+}
+
+/// Echo, a 1 MB store and release; returns the negotiated (version, suite).
+fn echo_and_store(host: &str, server: &TestServer, tls: &TlsClient) -> (String, String) {
+    let mut a = connect(host, server.port(), tls).unwrap();
+    assert_eq!(a.echo().unwrap(), 0);
+    let data: Bytes = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let ctx = a.find_context(CT, None).unwrap().id;
+    let out = a.store_bytes(ctx, CT, "1.2.3.4.5", data).unwrap();
+    assert_eq!(out.status, 0);
+    let session = a.tls_session().unwrap();
+    a.release().unwrap();
+    let stored = server.rec.stored.lock().unwrap();
+    assert!(stored.last().unwrap().size > 1_000_000);
+    session
+}
+
+#[test]
+fn echo_and_store_tls13_and_tls12_ipv4_ipv6() {
+    let pki = Pki::new("Test CA");
+    for (host, bind) in [
+        ("127.0.0.1", "127.0.0.1"),
+        ("::1", "::1"),
+        ("localhost", "127.0.0.1"),
+    ] {
+        if bind == "::1" && std::net::TcpListener::bind("[::1]:0").is_err() {
+            eprintln!("no IPv6 loopback: ::1 skipped");
+            continue;
+        }
+        let server = TestServer::start(bind, Some(server_tls(&pki, |_| {})));
+        let (v, _) = echo_and_store(host, &server, &client_tls(&pki, |_| {}));
+        assert_eq!(v, "TLSv1_3");
+        let tls12 = client_tls(&pki, |o| o.profile = TlsProfile::Tls12Only);
+        let (v, suite) = echo_and_store(host, &server, &tls12);
+        assert_eq!(v, "TLSv1_2");
+        assert!(suite.contains("ECDHE") && suite.contains("GCM"), "{suite}");
+        let chacha = client_tls(&pki, |o| {
+            o.ciphers = vec!["TLS_CHACHA20_POLY1305_SHA256".into()];
+        });
+        let (_, suite) = echo_and_store(host, &server, &chacha);
+        assert!(suite.contains("CHACHA20"), "{suite}");
+    }
+}
+
+#[test]
+fn mutual_tls_accepted_and_subject_given_to_handler() {
+    let pki = Pki::new("Test CA");
+    let server = TestServer::start(
+        "127.0.0.1",
+        Some(server_tls(&pki, |o| o.ca_file = Some(pki.ca()))),
+    );
+    let (cert, key) = pki.issue("client", "modality-1", &[], false);
+    let tls = client_tls(&pki, |o| {
+        o.cert_chain_file = Some(cert);
+        o.key_file = Some(key);
+    });
+    echo_and_store("127.0.0.1", &server, &tls);
+    let stored = server.rec.stored.lock().unwrap();
+    let peer = stored[0].peer_certificate.as_ref().unwrap();
+    assert_eq!(
+        peer.subject.as_deref(),
+        Some("CN=modality-1,O=Test Hospital")
+    );
+    assert_eq!(certificate_subject(&peer.der), peer.subject);
+}
+
+#[test]
+fn client_without_certificate_refused() {
+    let pki = Pki::new("Test CA");
+    for profile in [TlsProfile::Tls13Only, TlsProfile::Tls12Only] {
+        let server = TestServer::start(
+            "127.0.0.1",
+            Some(server_tls(&pki, |o| o.ca_file = Some(pki.ca()))),
+        );
+        let tls = client_tls(&pki, |o| o.profile = profile);
+        let e = tls_err(connect("127.0.0.1", server.port(), &tls));
+        assert_eq!(e, TlsError::ClientCertificateMissing, "{profile:?}");
+        assert_eq!(server.tls_error(), TlsError::ClientCertificateMissing);
+    }
+}
+
+#[test]
+fn client_certificate_from_another_ca_refused() {
+    let pki = Pki::new("Test CA");
+    let other = Pki::new("Other CA");
+    let server = TestServer::start(
+        "127.0.0.1",
+        Some(server_tls(&pki, |o| o.ca_file = Some(pki.ca()))),
+    );
+    let (cert, key) = other.issue("client", "intruder", &[], false);
+    let tls = client_tls(&pki, |o| {
+        o.cert_chain_file = Some(cert);
+        o.key_file = Some(key);
+    });
+    let e = tls_err(connect("127.0.0.1", server.port(), &tls));
+    assert!(
+        matches!(e, TlsError::ClientCertificateRefused { .. }),
+        "{e:?}"
+    );
+    assert!(
+        matches!(
+            server.tls_error(),
+            TlsError::ClientCertificateRefused { .. }
+        ),
+        "{:?}",
+        server.tls_error()
+    );
+}
+
+#[test]
+fn untrusted_issuer() {
+    let pki = Pki::new("Test CA");
+    let other = Pki::new("Other CA");
+    let server = TestServer::start("127.0.0.1", Some(server_tls(&pki, |_| {})));
+    let e = tls_err(connect(
+        "127.0.0.1",
+        server.port(),
+        &client_tls(&other, |_| {}),
+    ));
+    assert_eq!(e, TlsError::UntrustedIssuer);
+    assert!(matches!(
+        server.tls_error(),
+        TlsError::CertificateRefusedByPeer { .. }
+    ));
+}
+
+#[test]
+fn expired_certificate() {
+    let pki = Pki::new("Test CA");
+    let (cert, key) = pki.issue("old", "scp", &["127.0.0.1"], true);
+    let server = TestServer::start(
+        "127.0.0.1",
+        Some(TlsServer::new(&TlsServerOptions::new(cert, key)).unwrap()),
+    );
+    let e = tls_err(connect(
+        "127.0.0.1",
+        server.port(),
+        &client_tls(&pki, |_| {}),
+    ));
+    assert_eq!(e, TlsError::Expired);
+}
+
+#[test]
+fn wrong_host_name_and_opt_out() {
+    let pki = Pki::new("Test CA");
+    let (cert, key) = pki.issue("elsewhere", "scp", &["pacs.example.org"], false);
+    let server = TestServer::start(
+        "127.0.0.1",
+        Some(TlsServer::new(&TlsServerOptions::new(cert, key)).unwrap()),
+    );
+    let e = tls_err(connect(
+        "127.0.0.1",
+        server.port(),
+        &client_tls(&pki, |_| {}),
+    ));
+    assert_eq!(
+        e,
+        TlsError::WrongHostName {
+            expected: "127.0.0.1".into()
+        }
+    );
+    // The right name given explicitly is accepted.
+    let named = client_tls(&pki, |o| o.server_name = Some("pacs.example.org".into()));
+    echo_and_store("127.0.0.1", &server, &named);
+    // verify_hostname = false accepts the wrong name...
+    let lax = client_tls(&pki, |o| o.verify_hostname = false);
+    echo_and_store("127.0.0.1", &server, &lax);
+    // ...but still checks the issuer.
+    let other = Pki::new("Other CA");
+    let lax_other = client_tls(&other, |o| o.verify_hostname = false);
+    let e = tls_err(connect("127.0.0.1", server.port(), &lax_other));
+    assert_eq!(e, TlsError::UntrustedIssuer);
+}
+
+#[test]
+fn no_common_protocol_version() {
+    let pki = Pki::new("Test CA");
+    let server = TestServer::start(
+        "127.0.0.1",
+        Some(server_tls(&pki, |o| o.profile = TlsProfile::Tls12Only)),
+    );
+    let tls = client_tls(&pki, |o| o.profile = TlsProfile::Tls13Only);
+    let e = tls_err(connect("127.0.0.1", server.port(), &tls));
+    assert_eq!(e, TlsError::NoCommonProtocolVersion);
+    assert_eq!(server.tls_error(), TlsError::NoCommonProtocolVersion);
+}
+
+#[test]
+fn no_common_cipher_suite() {
+    let pki = Pki::new("Test CA");
+    let server = TestServer::start(
+        "127.0.0.1",
+        Some(server_tls(&pki, |o| {
+            o.ciphers = vec!["TLS_AES_256_GCM_SHA384".into()];
+        })),
+    );
+    let tls = client_tls(&pki, |o| o.ciphers = vec!["TLS_AES_128_GCM_SHA256".into()]);
+    let e = tls_err(connect("127.0.0.1", server.port(), &tls));
+    assert_eq!(e, TlsError::NoCommonCipherSuite);
+    assert_eq!(server.tls_error(), TlsError::NoCommonCipherSuite);
+}
+
+#[test]
+fn plain_and_tls_mismatch_and_scp_keeps_serving() {
+    let pki = Pki::new("Test CA");
+    let tls_server = TestServer::start("127.0.0.1", Some(server_tls(&pki, |_| {})));
+    // Plain SCU to the TLS SCP: the SCP names the cause; the SCU sees a closed connection.
+    let plain = ScuAssociation::connect("127.0.0.1", tls_server.port(), scu_config());
+    assert!(plain.is_err());
+    assert_eq!(
+        tls_server.tls_error(),
+        TlsError::PlainTcpToTlsPort { first_byte: 0x01 }
+    );
+    // The TLS SCP still serves TLS clients.
+    echo_and_store("127.0.0.1", &tls_server, &client_tls(&pki, |_| {}));
+
+    // TLS SCU to a plain SCP.
+    let plain_server = TestServer::start("127.0.0.1", None);
+    let e = tls_err(connect(
+        "127.0.0.1",
+        plain_server.port(),
+        &client_tls(&pki, |_| {}),
+    ));
+    assert!(
+        matches!(
+            e,
+            TlsError::TlsToPlainPort { .. } | TlsError::ClosedDuringHandshake
+        ),
+        "{e:?}"
+    );
+    // The plain SCP still serves plain clients.
+    let mut a = ScuAssociation::connect("127.0.0.1", plain_server.port(), scu_config()).unwrap();
+    assert_eq!(a.echo().unwrap(), 0);
+    a.release().unwrap();
+}
+
+#[test]
+fn handshake_timeout_does_not_block_others() {
+    let pki = Pki::new("Test CA");
+    let timeouts = Timeouts {
+        acse: Duration::from_secs(3),
+        ..quick_timeouts()
+    };
+    let server = TestServer::start_with("127.0.0.1", Some(server_tls(&pki, |_| {})), timeouts);
+    // A client that connects and says nothing.
+    let _silent = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    let started = Instant::now();
+    echo_and_store("127.0.0.1", &server, &client_tls(&pki, |_| {}));
+    // Served while the silent client's handshake is still pending.
+    assert!(started.elapsed() < Duration::from_millis(2500));
+    assert_eq!(server.tls_error(), TlsError::HandshakeTimeout);
+}
+
+/// Converts a PKCS#8 key with the openssl command (skipped without it).
+fn openssl_convert(args: &[&str]) -> bool {
+    std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+#[test]
+fn sec1_and_pkcs1_keys() {
+    let pki = Pki::new("Test CA");
+    let (cert, key) = pki.server();
+    let sec1 = pki.dir.path().join("sec1.key");
+    let (k, s) = (key.to_str().unwrap(), sec1.to_str().unwrap());
+    if !openssl_convert(&["ec", "-in", k, "-out", s]) {
+        eprintln!("openssl not available: SEC1/PKCS#1 keys not tested");
+        return;
+    }
+    assert!(std::fs::read_to_string(&sec1)
+        .unwrap()
+        .contains("BEGIN EC PRIVATE KEY"));
+    let server = TestServer::start(
+        "127.0.0.1",
+        Some(TlsServer::new(&TlsServerOptions::new(&cert, &sec1)).unwrap()),
+    );
+    echo_and_store("127.0.0.1", &server, &client_tls(&pki, |_| {}));
+
+    // RSA: an openssl-made PKCS#1 key and a certificate for it signed by the CA.
+    let dir = pki.dir.path();
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    assert!(openssl_convert(&[
+        "genrsa",
+        "-traditional",
+        "-out",
+        &p("rsa.key"),
+        "2048"
+    ]));
+    assert!(std::fs::read_to_string(p("rsa.key"))
+        .unwrap()
+        .contains("BEGIN RSA PRIVATE KEY"));
+    std::fs::write(dir.join("ca.key"), pki.ca_key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    assert!(openssl_convert(&[
+        "req",
+        "-new",
+        "-key",
+        &p("rsa.key"),
+        "-subj",
+        "/CN=rsa-scp",
+        "-out",
+        &p("rsa.csr")
+    ]));
+    assert!(openssl_convert(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("rsa.csr"),
+        "-CA",
+        &p("ca.pem"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &p("ext.cnf"),
+        "-out",
+        &p("rsa.pem")
+    ]));
+    let server = TestServer::start(
+        "127.0.0.1",
+        Some(TlsServer::new(&TlsServerOptions::new(p("rsa.pem"), p("rsa.key"))).unwrap()),
+    );
+    let (_, suite) = echo_and_store(
+        "127.0.0.1",
+        &server,
+        &client_tls(&pki, |o| o.profile = TlsProfile::Tls12Only),
+    );
+    assert!(suite.contains("ECDHE_RSA"), "{suite}");
+}
+
+#[test]
+fn invalid_cipher_name_lists_allowed() {
+    let pki = Pki::new("Test CA");
+    let o = TlsClientOptions {
+        ca_file: Some(pki.ca()),
+        ciphers: vec!["TLS_RSA_WITH_AES_128_CBC_SHA".into()],
+        ..TlsClientOptions::default()
+    };
+    let e = TlsClient::new(&o).unwrap_err();
+    match &e {
+        TlsError::InvalidCipherName { name, allowed } => {
+            assert_eq!(name, "TLS_RSA_WITH_AES_128_CBC_SHA");
+            assert!(allowed.contains("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(e.to_string().contains("CBC"));
+    // rustls' own TLS13_ spelling is accepted too.
+    let ok = TlsClientOptions {
+        ca_file: Some(pki.ca()),
+        ciphers: vec!["TLS13_AES_128_GCM_SHA256".into()],
+        ..TlsClientOptions::default()
+    };
+    TlsClient::new(&ok).unwrap();
+}
+
+#[test]
+fn bad_pem_files() {
+    let pki = Pki::new("Test CA");
+    let junk = pki.dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a PEM file").unwrap();
+    let e = TlsServer::new(&TlsServerOptions::new(&junk, &junk)).unwrap_err();
+    assert!(matches!(e, TlsError::BadPem { .. }), "{e:?}");
+    let (cert, _) = pki.server();
+    let e = TlsServer::new(&TlsServerOptions::new(cert, &junk)).unwrap_err();
+    assert!(matches!(e, TlsError::BadPem { .. }), "{e:?}");
+}
+
+/// Rough C-STORE throughput, TLS (AES-GCM) against plain TCP; run with
+/// `cargo test --release --test net_tls -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput_ratio() {
+    let pki = Pki::new("Test CA");
+    let data: Bytes = (0..16_000_000u32).map(|i| (i % 251) as u8).collect();
+    let run = |server: &TestServer, tls: Option<&TlsClient>| {
+        let mut a =
+            ScuAssociation::connect_tls("127.0.0.1", server.port(), scu_config(), tls).unwrap();
+        let ctx = a.find_context(CT, None).unwrap().id;
+        let started = Instant::now();
+        for i in 0..8 {
+            let uid = format!("1.2.3.{i}");
+            assert_eq!(
+                a.store_bytes(ctx, CT, &uid, data.clone()).unwrap().status,
+                0
+            );
+        }
+        let secs = started.elapsed().as_secs_f64();
+        a.release().unwrap();
+        128.0 / secs
+    };
+    let plain = TestServer::start("127.0.0.1", None);
+    let tls_server = TestServer::start(
+        "127.0.0.1",
+        Some(server_tls(&pki, |o| {
+            o.ciphers = vec!["TLS_AES_128_GCM_SHA256".into()];
+        })),
+    );
+    let p = run(&plain, None);
+    let t = run(&tls_server, Some(&client_tls(&pki, |_| {})));
+    eprintln!("plain {p:.0} MB/s, TLS {t:.0} MB/s, ratio {:.2}", t / p);
+}
