@@ -35,8 +35,10 @@ from securepdu.errors import (
     PDUError,
     ProtocolError,
     SecurePDUError,
+    TLSError,
 )
 from securepdu.scp import StorageSCP, StoreEvent
+from securepdu.tls import TLSConfig
 
 __all__ = [
     "DEFAULT_MAX_PDU",
@@ -56,6 +58,8 @@ __all__ = [
     "StorageSCP",
     "StoreEvent",
     "StoreResult",
+    "TLSConfig",
+    "TLSError",
     "__version__",
     "associate",
     "contexts_for",

@@ -13,6 +13,7 @@ __all__ = [
     "__version__",
     "actions",
     "decode_pdu",
+    "demo_pki",
     "encode_pdu",
     "events",
     "parse_file_meta",
@@ -54,6 +55,10 @@ class FileMeta:
     @property
     def dataset_offset(self) -> int: ...
 
+def demo_pki() -> dict[str, str]:
+    """PEM text of a throwaway PKI for the demo: ca_cert, server_cert, server_key,
+    client_cert, client_key (server valid for localhost, 127.0.0.1, ::1)."""
+
 def read_file_meta(path: str) -> FileMeta:
     """Read the Part 10 header of the file at ``path`` (never the data set)."""
 
@@ -75,6 +80,7 @@ class ScuAssociation:
         connect_timeout: float,
         acse_timeout: float,
         dimse_timeout: float,
+        tls: dict[str, Any] | None = None,
     ) -> ScuAssociation: ...
     @property
     def accepted_contexts(self) -> list[tuple[int, str, str]]: ...
@@ -82,6 +88,10 @@ class ScuAssociation:
     def rejected_contexts(self) -> list[tuple[int, str, int]]: ...
     @property
     def peer_address(self) -> tuple[str, int]: ...
+    @property
+    def tls_version(self) -> str | None: ...
+    @property
+    def cipher_suite(self) -> str | None: ...
     @property
     def peer_max_pdu(self) -> int: ...
     @property
@@ -112,6 +122,9 @@ class StorageServer:
         idle_timeout: float,
         on_store: Callable[[tuple[Any, ...]], tuple[int, str | None] | None],
         on_association: Callable[[tuple[Any, ...]], None],
+        on_tls_error: Callable[[tuple[Any, ...]], None],
+        tls: dict[str, Any] | None = None,
+        allowed_calling_aes: dict[str, list[str]] | None = None,
     ) -> StorageServer: ...
     @property
     def address(self) -> tuple[str, int]: ...

@@ -24,6 +24,7 @@ from pydicom.uid import UID
 
 from securepdu import _core, uids
 from securepdu.errors import NoPresentationContext
+from securepdu.tls import TLSConfig
 
 __all__ = [
     "DEFAULT_MAX_PDU",
@@ -181,6 +182,16 @@ class Association:
         return self._inner.peer_max_pdu
 
     @property
+    def tls_version(self) -> str | None:
+        """The TLS version in use ("TLSv1.3", "TLSv1.2"), or None on plain TCP."""
+        return self._inner.tls_version
+
+    @property
+    def cipher_suite(self) -> str | None:
+        """The TLS cipher suite in use (IANA name), or None on plain TCP."""
+        return self._inner.cipher_suite
+
+    @property
     def is_established(self) -> bool:
         """Whether the association is open (not yet released or aborted)."""
         return self._inner.is_established
@@ -310,6 +321,7 @@ def associate(
     timeout: float = 30.0,
     acse_timeout: float = 30.0,
     dimse_timeout: float = 60.0,
+    tls: TLSConfig | None = None,
 ) -> Association:
     """Opens an association with the peer at ``host`` (IPv4, IPv6 literal with or
     without brackets, ``fe80::1%eth0``, or a host name) and ``port``.
@@ -317,7 +329,10 @@ def associate(
     ``contexts`` are (abstract syntax, [transfer syntaxes]) pairs; Verification is
     always proposed as well. ``timeout`` bounds the TCP connect, ``acse_timeout``
     the wait for the peer's answer to the request and to the release, and
-    ``dimse_timeout`` each wait for a response. Raises
+    ``dimse_timeout`` each wait for a response. With ``tls`` the connection is
+    TLS (see :class:`~securepdu.TLSConfig`): the server's certificate and host
+    name are checked, and TLS failures raise a
+    :class:`~securepdu.errors.TLSError` subclass naming the cause. Raises
     :class:`~securepdu.errors.AssociationRejected` with the peer's reason when it
     refuses.
     """
@@ -341,16 +356,18 @@ def associate(
         float(timeout),
         float(acse_timeout),
         float(dimse_timeout),
+        tls._client_options() if tls is not None else None,
     )
     assoc = Association(inner, calling_ae, called_ae)
     log.info(
-        "association %s -> %s at %s accepted in %.1f ms: %d of %d contexts",
+        "association %s -> %s at %s accepted in %.1f ms: %d of %d contexts%s",
         calling_ae,
         called_ae,
         _fmt_addr(assoc.peer_address),
         (time.perf_counter() - started) * 1000,
         len(assoc.accepted_contexts),
         len(proposed),
+        f", {assoc.tls_version} {assoc.cipher_suite}" if assoc.tls_version else "",
     )
     return assoc
 

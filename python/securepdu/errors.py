@@ -13,7 +13,16 @@ The hierarchy is small on purpose::
     ├── TimeoutError (also builtins.TimeoutError)
     ├── NetworkError (also OSError)           connecting, reading or writing failed
     ├── NoPresentationContext (also ValueError) nothing accepted fits the object
-    └── DIMSEStatusError                      a DIMSE response had a failure status
+    ├── DIMSEStatusError                      a DIMSE response had a failure status
+    └── TLSError                              the TLS layer refused or failed
+        ├── TLSConfigError (also ValueError)  bad PEM file, unknown cipher name, ...
+        ├── UntrustedCertificateError         the peer's issuer is not trusted
+        ├── CertificateExpiredError           expired or not yet valid
+        ├── HostnameMismatchError             the server's certificate names another host
+        ├── ClientCertificateError            client certificate missing or refused
+        ├── NoCommonTLSParametersError        no shared protocol version or cipher suite
+        ├── PlainTCPToTLSPortError            a plain DICOM peer spoke to a TLS port
+        └── TLSToPlainPortError               we spoke TLS to a plain DICOM port
 
 The Rust core raises these classes directly (they are imported by the compiled
 module), so there is exactly one definition of each. Every class pickles,
@@ -37,7 +46,16 @@ __all__ = [
     "PDUError",
     "ProtocolError",
     "SecurePDUError",
+    "CertificateExpiredError",
+    "ClientCertificateError",
+    "HostnameMismatchError",
+    "NoCommonTLSParametersError",
+    "PlainTCPToTLSPortError",
+    "TLSConfigError",
+    "TLSError",
+    "TLSToPlainPortError",
     "TimeoutError",
+    "UntrustedCertificateError",
 ]
 
 
@@ -210,3 +228,45 @@ class DIMSEStatusError(_CodedError):
         if not message:
             message = f"peer answered status 0x{status:04X}" + (f": {error_comment}" if error_comment else "")
         super().__init__(message)
+
+
+class TLSError(SecurePDUError):
+    """The TLS layer refused the peer or failed; the message names the cause and,
+    where one helps, the fix."""
+
+
+class TLSConfigError(TLSError, ValueError):
+    """The TLS settings are unusable: a PEM file that cannot be read, a key that
+    does not match its certificate, an unknown or forbidden cipher suite name."""
+
+
+class UntrustedCertificateError(TLSError):
+    """The peer's certificate was not issued by a CA we trust (check ``ca=``)."""
+
+
+class CertificateExpiredError(TLSError):
+    """A certificate in the peer's chain is expired or not yet valid (check the
+    certificate's dates and both clocks)."""
+
+
+class HostnameMismatchError(TLSError):
+    """The server's certificate is valid but for another host name or address
+    (connect by a name it lists, or set ``server_name=``)."""
+
+
+class ClientCertificateError(TLSError):
+    """The SCP requires a client certificate and none was sent, or it refused the
+    one sent."""
+
+
+class NoCommonTLSParametersError(TLSError):
+    """The two sides share no TLS protocol version or no cipher suite."""
+
+
+class PlainTCPToTLSPortError(TLSError):
+    """A peer spoke plain DICOM to a port that expects TLS."""
+
+
+class TLSToPlainPortError(TLSError):
+    """We spoke TLS to a port that expects plain DICOM (drop ``tls=`` or use the
+    peer's TLS port)."""

@@ -19,6 +19,7 @@ from pydicom import Dataset, dcmread
 
 from securepdu import _core
 from securepdu.association import DEFAULT_MAX_PDU
+from securepdu.tls import TLSConfig
 
 __all__ = ["StorageSCP", "StoreEvent", "STATUS_HANDLER_FAILED"]
 
@@ -44,6 +45,9 @@ class StoreEvent:
     called_ae: str
     peer_address: tuple[str, int]
     size: int
+    #: Subject of the client's verified TLS certificate (e.g. "O=Hospital,CN=CT1"),
+    #: or None without mutual TLS.
+    peer_certificate_subject: str | None = None
     _cache: dict[str, Dataset] = field(default_factory=dict, repr=False, compare=False)
 
     def dataset(self) -> Dataset:
@@ -73,6 +77,12 @@ class StorageSCP:
     is sent; returning an int sends that status, raising sends a failure status
     (0xC001) with the error as comment. It runs in the association's thread, so
     several may run at once.
+
+    With ``tls`` (a :class:`~securepdu.TLSConfig` with ``cert`` and ``key``)
+    every connection must speak TLS; given ``ca`` too, clients must present a
+    certificate from it (mutual TLS). The handshake runs in the association's
+    own thread, so a slow or plain-TCP client holds up no one else; TLS
+    failures are logged with their cause and the peer's address.
     """
 
     def __init__(
@@ -87,6 +97,7 @@ class StorageSCP:
         acse_timeout: float = 30.0,
         dimse_timeout: float = 60.0,
         idle_timeout: float = 120.0,
+        tls: TLSConfig | None = None,
     ) -> None:
         self.ae_title = ae_title
         self.storage_dir = Path(storage_dir)
@@ -97,6 +108,7 @@ class StorageSCP:
         self.acse_timeout = acse_timeout
         self.dimse_timeout = dimse_timeout
         self.idle_timeout = idle_timeout
+        self.tls = tls
         self._server: _core.StorageServer | None = None
 
     # -- running -----------------------------------------------------------
@@ -117,6 +129,9 @@ class StorageSCP:
             float(self.idle_timeout),
             self._dispatch,
             self._on_association,
+            self._on_tls_error,
+            self.tls._server_options() if self.tls is not None else None,
+            {k: list(v) for k, v in self.tls.allowed_calling_aes.items()} if self.tls is not None else None,
         )
         self._server = server
         log.info("listening on %s as %s, storing into %s", _fmt_addr(server.address), self.ae_title, self.storage_dir)
@@ -175,8 +190,8 @@ class StorageSCP:
 
     # -- called from the Rust core ----------------------------------------
     def _dispatch(self, info: tuple[Any, ...]) -> tuple[int, str | None] | None:
-        path, sop_class, sop_instance, ts, calling, called, peer, size = info
-        event = StoreEvent(Path(path), sop_class, sop_instance, ts, calling, called, tuple(peer), size)
+        path, sop_class, sop_instance, ts, calling, called, peer, size, subject = info
+        event = StoreEvent(Path(path), sop_class, sop_instance, ts, calling, called, tuple(peer), size, subject)
         log.info(
             "stored %s from %s (%s) as %s, %d bytes", sop_instance, calling, _fmt_addr(event.peer_address), path, size
         )
@@ -191,9 +206,14 @@ class StorageSCP:
             return None
         return (int(status), None)
 
+    def _on_tls_error(self, info: tuple[Any, ...]) -> None:
+        peer, message = info
+        log.warning("TLS with %s failed: %s", _fmt_addr(tuple(peer)), message)
+
     def _on_association(self, info: tuple[Any, ...]) -> None:
         peer, calling, called, accepted, detail = info
         if accepted:
             log.info("association from %s at %s to %s accepted", calling, _fmt_addr(tuple(peer)), called)
         else:
-            log.warning("association from %s at %s to %s refused: %s", calling, _fmt_addr(tuple(peer)), called, detail)
+            why = f": {detail}" if detail else ""
+            log.warning("association from %s at %s to %s refused%s", calling, _fmt_addr(tuple(peer)), called, why)

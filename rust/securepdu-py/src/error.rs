@@ -9,6 +9,7 @@ use std::fmt;
 use pyo3::exceptions::{PyAttributeError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use securepdu_core::pdu::{DecodeError, EncodeError};
+use securepdu_core::tls::TlsError;
 use securepdu_core::transport::NetError;
 
 pyo3::import_exception!(securepdu.errors, PDUDecodeError);
@@ -20,6 +21,15 @@ pyo3::import_exception!(securepdu.errors, LocalProtocolError);
 pyo3::import_exception!(securepdu.errors, NetworkError);
 pyo3::import_exception!(securepdu.errors, TimeoutError);
 pyo3::import_exception!(securepdu.errors, SecurePDUError);
+pyo3::import_exception!(securepdu.errors, TLSError);
+pyo3::import_exception!(securepdu.errors, TLSConfigError);
+pyo3::import_exception!(securepdu.errors, UntrustedCertificateError);
+pyo3::import_exception!(securepdu.errors, CertificateExpiredError);
+pyo3::import_exception!(securepdu.errors, HostnameMismatchError);
+pyo3::import_exception!(securepdu.errors, ClientCertificateError);
+pyo3::import_exception!(securepdu.errors, NoCommonTLSParametersError);
+pyo3::import_exception!(securepdu.errors, PlainTCPToTLSPortError);
+pyo3::import_exception!(securepdu.errors, TLSToPlainPortError);
 
 /// Everything the bindings can fail with.
 #[derive(Debug)]
@@ -115,7 +125,30 @@ fn net_error(err: NetError) -> PyErr {
         }
         NetError::Local(_) => LocalProtocolError::new_err(message),
         NetError::Part10(_) | NetError::InvalidArgument(_) => PyValueError::new_err(message),
+        NetError::Tls(e) => tls_error(&e, message),
         _ => SecurePDUError::new_err(message),
+    }
+}
+
+/// The `securepdu.errors.TLSError` subclass that names the cause.
+fn tls_error(err: &TlsError, message: String) -> PyErr {
+    match err {
+        TlsError::UntrustedIssuer => UntrustedCertificateError::new_err(message),
+        TlsError::Expired | TlsError::NotYetValid => CertificateExpiredError::new_err(message),
+        TlsError::WrongHostName { .. } => HostnameMismatchError::new_err(message),
+        TlsError::ClientCertificateMissing | TlsError::ClientCertificateRefused { .. } => {
+            ClientCertificateError::new_err(message)
+        }
+        TlsError::NoCommonProtocolVersion | TlsError::NoCommonCipherSuite => {
+            NoCommonTLSParametersError::new_err(message)
+        }
+        TlsError::PlainTcpToTlsPort { .. } => PlainTCPToTLSPortError::new_err(message),
+        TlsError::TlsToPlainPort { .. } => TLSToPlainPortError::new_err(message),
+        TlsError::HandshakeTimeout => TimeoutError::new_err(message),
+        TlsError::BadPem { .. } | TlsError::InvalidCipherName { .. } => {
+            TLSConfigError::new_err(message)
+        }
+        _ => TLSError::new_err(message),
     }
 }
 

@@ -4,6 +4,7 @@
 //! here; the value classes and exceptions are defined in Python and this module
 //! builds and reads them.
 
+mod demo;
 mod error;
 mod fsm;
 mod net;
@@ -67,6 +68,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fsm::events, m)?)?;
     m.add_function(wrap_pyfunction!(fsm::actions, m)?)?;
     m.add_function(wrap_pyfunction!(net::read_file_meta, m)?)?;
+    m.add_function(wrap_pyfunction!(demo::demo_pki, m)?)?;
     m.add_function(wrap_pyfunction!(net::parse_file_meta, m)?)?;
     m.add_class::<net::FileMeta>()?;
     m.add_class::<net::ScuAssociationPy>()?;

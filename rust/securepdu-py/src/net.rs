@@ -13,11 +13,15 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::PyDict;
 use securepdu_core::part10::{read_file_meta as parse_meta, FileMeta as CoreFileMeta};
 use securepdu_core::scp::{
     HandlerStatus, ScpConfig, Server, ShutdownHandle, StoreHandler, StoredObject,
 };
 use securepdu_core::scu::{read_file_meta_at, ScuAssociation, ScuConfig};
+use securepdu_core::tls::{
+    TlsClient, TlsClientOptions, TlsError, TlsProfile, TlsServer, TlsServerOptions,
+};
 use securepdu_core::transport::{NetError, Timeouts};
 
 use crate::error::Error;
@@ -28,6 +32,58 @@ fn duration(seconds: f64, name: &str) -> Result<Duration, Error> {
             "{name} must be a non-negative number of seconds"
         )))
     })
+}
+
+/// Reads `key` from the options dict that `securepdu.TLSConfig` builds.
+fn opt<'py, T: FromPyObjectOwned<'py>>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<Option<T>> {
+    match d.get_item(key)? {
+        Some(v) if !v.is_none() => Ok(Some(v.extract().map_err(Into::into)?)),
+        _ => Ok(None),
+    }
+}
+
+fn profile(d: &Bound<'_, PyDict>) -> PyResult<TlsProfile> {
+    Ok(if opt::<bool>(d, "tls13_only")?.unwrap_or(false) {
+        TlsProfile::Tls13Only
+    } else {
+        TlsProfile::Bcp195
+    })
+}
+
+/// A client configuration from `TLSConfig._client_options()`.
+fn tls_client(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<TlsClient> {
+    let options = TlsClientOptions {
+        ca_file: opt(d, "ca")?,
+        use_system_roots: opt(d, "use_system_roots")?.unwrap_or(false),
+        cert_chain_file: opt(d, "cert")?,
+        key_file: opt(d, "key")?,
+        profile: profile(d)?,
+        ciphers: opt(d, "ciphers")?.unwrap_or_default(),
+        server_name: opt(d, "server_name")?,
+        verify_hostname: opt(d, "verify_hostname")?.unwrap_or(true),
+    };
+    Ok(py
+        .detach(|| TlsClient::new(&options))
+        .map_err(|e| Error::from(NetError::Tls(e)))?)
+}
+
+/// A server configuration from `TLSConfig._server_options()`.
+fn tls_server(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<TlsServer> {
+    let (Some(cert), Some(key)) = (opt::<PathBuf>(d, "cert")?, opt::<PathBuf>(d, "key")?) else {
+        return Err(Error::from(NetError::Tls(TlsError::Other(
+            "a TLS server needs a certificate and a key".into(),
+        )))
+        .into());
+    };
+    let mut options = TlsServerOptions::new(cert, key);
+    options.ca_file = opt(d, "ca")?;
+    options.require_client_cert =
+        opt(d, "require_client_cert")?.unwrap_or(options.ca_file.is_some());
+    options.profile = profile(d)?;
+    options.ciphers = opt(d, "ciphers")?.unwrap_or_default();
+    Ok(py
+        .detach(|| TlsServer::new(&options))
+        .map_err(|e| Error::from(NetError::Tls(e)))?)
 }
 
 fn addr_tuple(addr: SocketAddr) -> (String, u16) {
@@ -100,6 +156,7 @@ pub(crate) struct ScuAssociationPy {
     inner: Mutex<ScuAssociation>,
     accepted: Vec<(u8, String, String)>,
     rejected: Vec<(u8, String, u8)>,
+    tls_session: Option<(String, String)>,
     peer: SocketAddr,
     peer_max: u32,
 }
@@ -117,6 +174,7 @@ impl ScuAssociationPy {
     /// Connects and negotiates; raises AssociationRejected, TimeoutError, NetworkError.
     #[staticmethod]
     #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (host, port, calling_ae, called_ae, contexts, max_pdu, connect_timeout, acse_timeout, dimse_timeout, tls=None))]
     fn connect(
         py: Python<'_>,
         host: String,
@@ -128,7 +186,9 @@ impl ScuAssociationPy {
         connect_timeout: f64,
         acse_timeout: f64,
         dimse_timeout: f64,
+        tls: Option<Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
+        let tls = tls.map(|d| tls_client(py, &d)).transpose()?;
         let timeouts = Timeouts {
             connect: duration(connect_timeout, "timeout")?,
             acse: duration(acse_timeout, "acse_timeout")?,
@@ -143,7 +203,7 @@ impl ScuAssociationPy {
             timeouts,
         };
         let assoc = py
-            .detach(|| ScuAssociation::connect(&host, port, config))
+            .detach(|| ScuAssociation::connect_tls(&host, port, config, tls.as_ref()))
             .map_err(Error::from)?;
         let accepted = assoc
             .accepted_contexts()
@@ -152,6 +212,7 @@ impl ScuAssociationPy {
             .collect();
         Ok(Self {
             accepted,
+            tls_session: assoc.tls_session(),
             rejected: assoc.rejected_contexts(),
             peer: assoc.peer_addr(),
             peer_max: assoc.peer_max_pdu(),
@@ -175,6 +236,18 @@ impl ScuAssociationPy {
     #[getter]
     fn peer_address(&self) -> (String, u16) {
         addr_tuple(self.peer)
+    }
+
+    /// The negotiated TLS version (e.g. "TLSv1.3"), or None on plain TCP.
+    #[getter]
+    fn tls_version(&self) -> Option<String> {
+        self.tls_session.as_ref().map(|(v, _)| v.clone())
+    }
+
+    /// The negotiated cipher suite (IANA name), or None on plain TCP.
+    #[getter]
+    fn cipher_suite(&self) -> Option<String> {
+        self.tls_session.as_ref().map(|(_, c)| c.clone())
     }
 
     /// The peer's maximum PDU length.
@@ -248,6 +321,7 @@ impl ScuAssociationPy {
 struct PyHandler {
     on_store: Py<PyAny>,
     on_association: Py<PyAny>,
+    on_tls_error: Py<PyAny>,
 }
 
 impl StoreHandler for PyHandler {
@@ -262,6 +336,9 @@ impl StoreHandler for PyHandler {
                 obj.called_ae.as_str(),
                 addr_tuple(obj.peer),
                 obj.size,
+                obj.peer_certificate
+                    .as_ref()
+                    .and_then(|c| c.subject.clone()),
             );
             let answer = self
                 .on_store
@@ -277,6 +354,17 @@ impl StoreHandler for PyHandler {
                 error_comment,
             }))
         })
+    }
+
+    fn on_tls_error(&self, peer: SocketAddr, error: &TlsError) {
+        Python::attach(|py| {
+            if let Err(err) = self
+                .on_tls_error
+                .call1(py, ((addr_tuple(peer), error.to_string()),))
+            {
+                err.write_unraisable(py, None);
+            }
+        });
     }
 
     fn on_association(&self, peer: SocketAddr, calling: &str, called: &str, accepted: bool) {
@@ -335,6 +423,7 @@ impl StorageServer {
     /// Binds the listening socket; raises NetworkError if the address is taken.
     #[new]
     #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (host, port, ae_title, storage_dir, require_called_ae, max_associations, max_pdu, acse_timeout, dimse_timeout, idle_timeout, on_store, on_association, on_tls_error, tls=None, allowed_calling_aes=None))]
     fn new(
         py: Python<'_>,
         host: String,
@@ -349,7 +438,11 @@ impl StorageServer {
         idle_timeout: f64,
         on_store: Py<PyAny>,
         on_association: Py<PyAny>,
+        on_tls_error: Py<PyAny>,
+        tls: Option<Bound<'_, PyDict>>,
+        allowed_calling_aes: Option<std::collections::HashMap<String, Vec<String>>>,
     ) -> PyResult<Self> {
+        let tls = tls.map(|d| tls_server(py, &d)).transpose()?;
         let config = ScpConfig {
             ae_title,
             require_called_ae,
@@ -362,14 +455,18 @@ impl StorageServer {
                 idle: duration(idle_timeout, "idle_timeout")?,
                 ..Timeouts::default()
             },
-            ..ScpConfig::default()
+            allowed_calling_aes: allowed_calling_aes
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
         };
         let handler = Arc::new(PyHandler {
             on_store,
             on_association,
+            on_tls_error,
         });
         let server = py
-            .detach(|| Server::bind(&host, port, config, handler))
+            .detach(|| Server::bind_tls(&host, port, config, handler, tls))
             .map_err(Error::from)?;
         Ok(Self {
             handle: server.shutdown_handle(),

@@ -291,14 +291,22 @@ impl TlsStream {
 
     /// The negotiated protocol version, e.g. `TLSv1_3`.
     pub fn protocol_version(&self) -> Option<String> {
-        self.conn.protocol_version().map(|v| format!("{v:?}"))
+        // rustls names versions `TLSv1_3`; people (and openssl) write `TLSv1.3`.
+        self.conn
+            .protocol_version()
+            .map(|v| format!("{v:?}").replace('_', "."))
     }
 
-    /// The negotiated cipher suite, e.g. `TLS13_AES_128_GCM_SHA256`.
+    /// The negotiated cipher suite by IANA name, e.g. `TLS_AES_128_GCM_SHA256`.
     pub fn cipher_suite(&self) -> Option<String> {
-        self.conn
-            .negotiated_cipher_suite()
-            .map(|s| format!("{:?}", s.suite()))
+        self.conn.negotiated_cipher_suite().map(|s| {
+            let name = format!("{:?}", s.suite());
+            // rustls prefixes TLS 1.3 suites with `TLS13_`; IANA's names start `TLS_`.
+            match name.strip_prefix("TLS13_") {
+                Some(rest) => format!("TLS_{rest}"),
+                None => name,
+            }
+        })
     }
 
     /// The underlying socket.
