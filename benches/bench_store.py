@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""C-STORE throughput, side by side, from one run: securepdu, pynetdicom, dcmtk.
+"""C-STORE throughput, side by side, from one run: securepdu, pynetdicom, dcmtk,
+and securepdu and dcmtk again over TLS.
 
     python benches/bench_store.py [--runs 3] [--objects 200]
 
@@ -12,11 +13,18 @@ Each pair sends the same CT-like study (default 200 x 0.5 MB, about 105 MB) over
   dcmtk       storescu -pdu 131072        -> storescp -pdu 131072 -od DIR (no fsync);
                                              env TCP_NODELAY=1 (dcmtk >= 3.6.2 leaves Nagle on
                                              unless told; see dcmtk's envvars.txt)
+  securepdu-tls  the securepdu pair over TLS 1.3, mutual authentication (rustls)
+  dcmtk-tls      the dcmtk pair with +tls (OpenSSL, dcmtk's default BCP 195 profile)
+
+The TLS pairs use throwaway certificates made for the run (a CA, a server certificate
+for 127.0.0.1, a client certificate) and show their rate as a fraction of the same
+pair over plain TCP (TLS/plain).
 
 Every SCP runs in its own process and is stopped by its PID after each run. The
 Python SCUs are timed in this process from associate to release; storescu is timed
 as a whole process (its start-up is a few ms). The received files are counted after
-each run. The table shows the median of --runs runs and the ratio to pynetdicom.
+each run. The table shows the median of --runs runs, the ratio to pynetdicom and,
+for the TLS pairs, TLS/plain.
 """
 
 from __future__ import annotations
@@ -35,7 +43,9 @@ import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 HOST = "127.0.0.1"
 MB = 1_000_000
@@ -121,20 +131,53 @@ def dcmtk_tool(name: str) -> str:
     raise SystemExit(f"dcmtk's {name} not found: run scripts/install-peers.sh")
 
 
+# --------------------------------------------------------------------------- certificates
+
+_PKI: dict[str, Path] = {}
+
+
+def pki_files(work: Path) -> dict[str, Path]:
+    """Throwaway PEM files for the TLS pairs, made once per benchmark run by securepdu's
+    core (keys written 0600): ca_cert, server_cert/_key (127.0.0.1), client_cert/_key."""
+    if not _PKI:
+        from securepdu import _core
+
+        folder = work / "pki"
+        folder.mkdir(mode=0o700)
+        for name, text in dict(getattr(_core, "demo_pki")()).items():
+            path = folder / f"{name}.pem"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            _PKI[name] = path
+    return _PKI
+
+
 # --------------------------------------------------------------------------- the pairs
 
 
-def run_securepdu(files: list[Path], out: Path, timeout: float) -> float:
+def run_securepdu(files: list[Path], out: Path, timeout: float, *, tls: bool = False) -> float:
     import securepdu
 
     port = free_port()
+    listen_tls: list[str] = []
+    options: dict[str, Any] = {}
+    if tls:
+        from securepdu.tls import TLSConfig
+
+        pki = pki_files(out.parent)
+        listen_tls = ["--tls", "--cert", str(pki["server_cert"]), "--key", str(pki["server_key"]), "--ca", str(pki["ca_cert"])]
+        options["tls"] = TLSConfig(cert=pki["client_cert"], key=pki["client_key"], ca=pki["ca_cert"], min_version="1.3")
     scp = start_scp(
-        [sys.executable, "-m", "securepdu", "listen", str(port), "--bind", HOST, "--aet", SCP_AET, "--output-dir", str(out)],
+        [sys.executable, "-m", "securepdu", "listen", str(port), "--bind", HOST, "--aet", SCP_AET, "--output-dir", str(out),
+         *listen_tls],
         port,
     )
     try:
         t0 = time.perf_counter()
-        results = securepdu.send(HOST, port, files, called_ae=SCP_AET, calling_ae=SCU_AET, dimse_timeout=timeout)
+        results = securepdu.send(
+            HOST, port, files, called_ae=SCP_AET, calling_ae=SCU_AET, dimse_timeout=timeout, **options
+        )
         elapsed = time.perf_counter() - t0
     finally:
         stop(scp)
@@ -170,12 +213,22 @@ def run_pynetdicom(files: list[Path], out: Path, timeout: float) -> float:
     return elapsed
 
 
-def run_dcmtk(files: list[Path], out: Path, timeout: float) -> float:
+def run_dcmtk(files: list[Path], out: Path, timeout: float, *, tls: bool = False) -> float:
     env = {"TCP_NODELAY": "1"}
     port = free_port()
-    scp = start_scp([dcmtk_tool("storescp"), "-aet", SCP_AET, "-pdu", "131072", "-od", str(out), str(port)], port, env)
+    scp_tls: list[str] = []
+    scu_tls: list[str] = []
+    if tls:
+        # -pw: the keys have no password (never prompt); +cf: the CA; peer certificates
+        # are required and verified by default on both sides.
+        pki = pki_files(out.parent)
+        scp_tls = ["+tls", str(pki["server_key"]), str(pki["server_cert"]), "-pw", "+cf", str(pki["ca_cert"])]
+        scu_tls = ["+tls", str(pki["client_key"]), str(pki["client_cert"]), "-pw", "+cf", str(pki["ca_cert"])]
+    scp = start_scp(
+        [dcmtk_tool("storescp"), "-aet", SCP_AET, "-pdu", "131072", *scp_tls, "-od", str(out), str(port)], port, env
+    )
     try:
-        args = [dcmtk_tool("storescu"), "-aet", SCU_AET, "-aec", SCP_AET, "-pdu", "131072", HOST, str(port)]
+        args = [dcmtk_tool("storescu"), "-aet", SCU_AET, "-aec", SCP_AET, "-pdu", "131072", *scu_tls, HOST, str(port)]
         t0 = time.perf_counter()
         done = subprocess.run(
             [*args, *map(str, files)], capture_output=True, text=True, timeout=timeout, env={**os.environ, **env}
@@ -197,11 +250,14 @@ class Pair:
     error: str | None = None
 
 
-PAIRS = {
+PAIRS: dict[str, tuple[str, Callable[[list[Path], Path, float], float]]] = {
     "securepdu": ("securepdu SCU -> securepdu SCP (fsync)", run_securepdu),
+    "securepdu-tls": ("the same over TLS 1.3, mutual auth (rustls)", partial(run_securepdu, tls=True)),
     "pynetdicom": ("pynetdicom SCU -> pynetdicom SCP", run_pynetdicom),
     "dcmtk": ("storescu -> storescp (-pdu 131072)", run_dcmtk),
+    "dcmtk-tls": ("the same with +tls, mutual auth (OpenSSL)", partial(run_dcmtk, tls=True)),
 }
+TLS_SUFFIX = "-tls"
 
 
 def make_data(out: Path, objects: int) -> list[Path]:
@@ -285,22 +341,28 @@ def main(argv: list[str] | None = None) -> int:
                     if got != len(files):
                         raise RuntimeError(f"{got} of {len(files)} objects stored")
                     pair.times.append(seconds)
-                    print(f"  run {run} {pair.name:<10} {seconds:7.2f} s  {nbytes / MB / seconds:7.1f} MB/s", flush=True)
+                    print(f"  run {run} {pair.name:<13} {seconds:7.2f} s  {nbytes / MB / seconds:7.1f} MB/s", flush=True)
                 except Exception as exc:  # noqa: BLE001 - report it in the table and go on
                     pair.error = f"{type(exc).__name__}: {exc}"
-                    print(f"  run {run} {pair.name:<10} FAILED: {pair.error}", flush=True)
+                    print(f"  run {run} {pair.name:<13} FAILED: {pair.error}", flush=True)
                 finally:
                     shutil.rmtree(out, ignore_errors=True)
 
-        base = next((statistics.median(q.times) for q in pairs if q.name == "pynetdicom" and q.times), None)
-        rows = [("pair", "SCU -> SCP", "objects", "MB", "median s", "MB/s", "x pynetdicom")]
+        medians = {q.name: statistics.median(q.times) for q in pairs if q.times}
+        base = medians.get("pynetdicom")
+        rows = [("pair", "SCU -> SCP", "objects", "MB", "median s", "MB/s", "x pynetdicom", "TLS/plain")]
         for q in pairs:
             if not q.times:
-                rows.append((q.name, q.what, str(len(files)), f"{nbytes / MB:.1f}", "-", "-", q.error or "-"))
+                rows.append((q.name, q.what, str(len(files)), f"{nbytes / MB:.1f}", "-", "-", q.error or "-", "-"))
                 continue
-            med = statistics.median(q.times)
+            med = medians[q.name]
             ratio = f"{base / med:.2f}" if base else "-"
-            rows.append((q.name, q.what, str(len(files)), f"{nbytes / MB:.1f}", f"{med:.2f}", f"{nbytes / MB / med:.1f}", ratio))
+            # TLS/plain: the TLS pair's rate as a fraction of the same pair over plain TCP.
+            plain = medians.get(q.name.removesuffix(TLS_SUFFIX)) if q.name.endswith(TLS_SUFFIX) else None
+            tls_ratio = f"{plain / med:.2f}" if plain else "-"
+            rows.append(
+                (q.name, q.what, str(len(files)), f"{nbytes / MB:.1f}", f"{med:.2f}", f"{nbytes / MB / med:.1f}", ratio, tls_ratio)
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         print()
         print(f"median of {args.runs} run(s); MB = 10^6 bytes")

@@ -20,3 +20,16 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+# --------------------------------------------------------------------------- TLS
+
+import pytest  # noqa: E402 - the TLS fixtures were added after the profiles
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A fresh throwaway PKI for this test session (tests/tls_pki.py): no key is committed."""
+    from tls_pki import make_pki
+
+    return make_pki(tmp_path_factory.mktemp("pki"))

@@ -148,8 +148,27 @@ def _err(msg: str) -> None:
     print(f"securepdu: {msg}", file=sys.stderr, flush=True)
 
 
+#: The cause of each TLS error, as a short label before the library's message.
+_TLS_CAUSES: dict[str, str] = {
+    "TLSConfigError": "TLS settings",
+    "UntrustedCertificateError": "TLS: untrusted certificate",
+    "CertificateExpiredError": "TLS: certificate expired or not yet valid",
+    "HostnameMismatchError": "TLS: host name mismatch",
+    "ClientCertificateError": "TLS: client certificate",
+    "NoCommonTLSParametersError": "TLS: nothing in common",
+    "PlainTCPToTLSPortError": "TLS: plain DICOM sent to a TLS port",
+    "TLSToPlainPortError": "TLS: not a TLS port",
+    "TLSError": "TLS",
+}
+
+
 def _describe_error(exc: BaseException) -> str:
     """One line for a failure: the library's own message, or the OS error with its cause."""
+    for cls in type(exc).__mro__:
+        label = _TLS_CAUSES.get(cls.__name__)
+        if label is not None and cls.__module__.startswith("securepdu"):
+            text = " ".join((str(exc) or cls.__name__).split())
+            return f"{label}: {text}"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused: nothing is listening there (wrong host or port, or the peer is down)"
     if isinstance(exc, OSError) and not type(exc).__module__.startswith("securepdu"):
@@ -190,11 +209,83 @@ def _setup_logging(args: argparse.Namespace) -> None:
         logger.addHandler(handler)
 
 
+class _UsageError(Exception):
+    """A command line that cannot work as given (reported like argparse does, exit 2)."""
+
+
+#: TLS flags that mean nothing without --tls: (attribute, flag as typed).
+_TLS_ONLY_FLAGS = (
+    ("cert", "--cert"),
+    ("key", "--key"),
+    ("ca", "--ca"),
+    ("tls13_only", "--tls13-only"),
+    ("cipher", "--cipher"),
+    ("no_client_auth", "--no-client-auth"),
+    ("no_verify_hostname", "--no-verify-hostname"),
+    ("server_name", "--server-name"),
+    ("system_roots", "--system-roots"),
+)
+
+
+def _tls_config(args: argparse.Namespace, *, server: bool) -> Any:
+    """The ``TLSConfig`` the flags ask for, or None without ``--tls``.
+
+    Raises ``_UsageError`` for TLS flags given without ``--tls`` and
+    ``TLSConfigError`` for settings that cannot work (a missing file, ...).
+    """
+    if not getattr(args, "tls", False):
+        given = [flag for attr, flag in _TLS_ONLY_FLAGS if getattr(args, attr, None)]
+        if given:
+            raise _UsageError(f"{', '.join(given)} {'is a TLS option' if len(given) == 1 else 'are TLS options'}: add --tls")
+        return None
+    if (args.cert is None) != (args.key is None):
+        raise _UsageError("--cert and --key go together: give both (our certificate chain and its private key)")
+    from securepdu.tls import TLSConfig
+
+    common: dict[str, Any] = {
+        "cert": args.cert,
+        "key": args.key,
+        "ca": args.ca,
+        "min_version": "1.3" if args.tls13_only else "1.2",
+        "ciphers": tuple(args.cipher or ()),
+    }
+    if server:
+        if args.cert is None or args.key is None:
+            raise _UsageError("a TLS server needs its certificate and key: add --cert FILE --key FILE")
+        return TLSConfig(**common, require_client_cert=False if args.no_client_auth else None)
+    if args.ca is None and not args.system_roots:
+        raise _UsageError("a TLS client needs --ca FILE (the CA that issued the server's certificate) or --system-roots")
+    if args.no_verify_hostname:
+        _err(
+            "WARNING: TLS host name verification is OFF (--no-verify-hostname): any server holding a "
+            "certificate from the trusted CA is accepted, whatever its name. Do not use this in production."
+        )
+    return TLSConfig(
+        **common,
+        server_name=args.server_name,
+        verify_hostname=not args.no_verify_hostname,
+        use_system_roots=args.system_roots,
+    )
+
+
 def _assoc_options(args: argparse.Namespace) -> dict[str, Any]:
     opts: dict[str, Any] = {"called_ae": args.aec, "calling_ae": args.aet, "timeout": args.timeout}
     if getattr(args, "max_pdu", None) is not None:
         opts["max_pdu"] = args.max_pdu
+    tls = _tls_config(args, server=False)
+    if tls is not None:
+        # Only passed when asked for, so plain TCP needs nothing from the TLS layer.
+        opts["tls"] = tls
     return opts
+
+
+def _tls_summary(assoc: Any) -> str:
+    """`` over TLSv1.3 (TLS_AES_128_GCM_SHA256)`` for a TLS association, else ``""``."""
+    version = getattr(assoc, "tls_version", None)
+    if not version:
+        return ""
+    suite = getattr(assoc, "cipher_suite", None)
+    return f" over {version}" + (f" ({suite})" if suite else "")
 
 
 # --------------------------------------------------------------------------- echo
@@ -203,15 +294,21 @@ def _assoc_options(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_echo(args: argparse.Namespace, stdout: TextIO) -> int:
     api = _api_module()
     target = f"{args.aec}@{_host_port(args.host, args.port)}"
+    try:
+        options = _assoc_options(args)
+    except api.errors.TLSError as exc:
+        _err(_describe_error(exc))
+        return 2
     t0 = time.perf_counter()
     try:
-        with api.associate(args.host, args.port, **_assoc_options(args)) as assoc:
+        with api.associate(args.host, args.port, **options) as assoc:
             status = int(assoc.echo())
+            over = _tls_summary(assoc)
     except (api.errors.SecurePDUError, OSError) as exc:
         _err(f"echo to {target} failed: {_describe_error(exc)}")
         return 1
     ms = (time.perf_counter() - t0) * 1000
-    print(f"echo {target}: {status_text(status)} in {ms:.1f} ms", file=stdout, flush=True)
+    print(f"echo {target}: {status_text(status)} in {ms:.1f} ms{over}", file=stdout, flush=True)
     return 0 if status == 0 else 1
 
 
@@ -348,6 +445,11 @@ def _cmd_store(args: argparse.Namespace, stdout: TextIO) -> int:
     if not files:
         _err("nothing to send: no DICOM files found in " + ", ".join(args.paths))
         return 1
+    try:
+        options = _assoc_options(args)
+    except api.errors.TLSError as exc:
+        _err(_describe_error(exc))
+        return 2
     total_bytes = sum(_file_size(f) for f in files)
     target = f"{args.aec}@{_host_port(args.host, args.port)}"
     fancy = stdout.isatty() and not args.quiet
@@ -356,7 +458,7 @@ def _cmd_store(args: argparse.Namespace, stdout: TextIO) -> int:
     try:
         with _Reporter(len(files), total_bytes, stdout, fancy) as reporter:
             progress: Callable[[int, int, Any], None] | None = None if args.quiet else reporter
-            results = list(api.send(args.host, args.port, [str(f) for f in files], progress=progress, **_assoc_options(args)))
+            results = list(api.send(args.host, args.port, [str(f) for f in files], progress=progress, **options))
     except (api.errors.SecurePDUError, OSError) as exc:
         _err(f"store to {target} failed: {_describe_error(exc)}")
         return 1
@@ -366,7 +468,7 @@ def _cmd_store(args: argparse.Namespace, stdout: TextIO) -> int:
     sent_bytes = sum(_file_size(r.path) for r in sent if getattr(r, "path", None) is not None)
     print(
         f"sent {len(sent)} objects ({_fmt_mb(sent_bytes)} MB) in {elapsed:.2f} s "
-        f"({_rate(sent_bytes, elapsed):.1f} MB/s) to {target}",
+        f"({_rate(sent_bytes, elapsed):.1f} MB/s) to {target}{' over TLS' if 'tls' in options else ''}",
         file=stdout,
         flush=True,
     )
@@ -405,7 +507,7 @@ def _cmd_listen(args: argparse.Namespace, stdout: TextIO) -> int:
         with lock:
             print(
                 f"stored {path} ({name}, {_fmt_mb(getattr(event, 'size', 0) or _file_size(path))} MB) from "
-                f"{event.calling_ae}@{_host_port(event.peer_address)}",
+                f"{event.calling_ae}@{_host_port(event.peer_address)}{_subject_note(event)}",
                 file=stdout,
                 flush=True,
             )
@@ -416,6 +518,13 @@ def _cmd_listen(args: argparse.Namespace, stdout: TextIO) -> int:
     }
     if args.max_pdu is not None:
         options["max_pdu"] = args.max_pdu
+    try:
+        tls = _tls_config(args, server=True)
+    except api.errors.TLSError as exc:
+        _err(_describe_error(exc))
+        return 2
+    if tls is not None:
+        options["tls"] = tls
     try:
         scp = api.StorageSCP(ae_title=args.aet, storage_dir=str(out_dir), on_store=on_store, **options)
         scp.start(args.bind, args.port)
@@ -431,9 +540,15 @@ def _cmd_listen(args: argparse.Namespace, stdout: TextIO) -> int:
         stop.set()
 
     previous = signal.signal(signal.SIGTERM, _on_signal)
+    if tls is None:
+        mode = ""
+    elif args.no_client_auth or args.ca is None:
+        mode = "TLS, client certificates not required, "
+    else:
+        mode = "TLS, client certificates required, "
     print(
         f"listening on {_host_port(args.bind, scp.port)} as {args.aet}, storing into {out_dir} "
-        "(Ctrl-C to stop)",
+        f"({mode}Ctrl-C to stop)",
         file=stdout,
         flush=True,
     )
@@ -450,6 +565,11 @@ def _cmd_listen(args: argparse.Namespace, stdout: TextIO) -> int:
             pass
         scp.shutdown()
     return 0
+
+
+def _subject_note(event: Any) -> str:
+    subject = getattr(event, "peer_certificate_subject", None)
+    return f" [TLS client {subject}]" if subject else ""
 
 
 def api_uid_name(uid: str) -> str:
@@ -476,6 +596,7 @@ _EPILOG = """examples:
   securepdu echo 127.0.0.1 104 --aec PACS          C-ECHO (like echoscu)
   securepdu store pacs.example 104 --aec PACS study/   send a folder (recursive; like storescu +sd +r)
   securepdu listen 11112 --output-dir incoming     receive (like storescp -od incoming 11112)
+  securepdu store pacs.example 2762 --tls --ca ca.pem --cert me.pem --key me.key study/   over TLS
   securepdu decode --sample                        decode a built-in A-ASSOCIATE-RQ
 
 IPv6 works everywhere: `securepdu echo ::1 11112`, `securepdu listen 11112 --bind ::1`.
@@ -545,9 +666,31 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-aec", "--aec", default="ANY-SCP", type=_ae_title, metavar="AEC", help="the peer's (called) AE title (default: %(default)s)")
         p.add_argument("-to", "--timeout", type=float, default=30.0, metavar="S", help="connect timeout in seconds (default: %(default)s)")
 
+    def tls_args(p: argparse.ArgumentParser, *, server: bool) -> None:
+        g = p.add_argument_group(
+            "TLS (PS3.15 Annex B: BCP 195 profile, TLS 1.2 and 1.3, AEAD suites only)",
+            "Clients must present a certificate issued by --ca when --ca is given, as with dcmtk."
+            if server
+            else "The server's certificate is checked against --ca, then its host name or IP address.",
+        )
+        g.add_argument("--tls", action="store_true", help="use TLS" + (" on this port" if server else ""))
+        g.add_argument("--cert", metavar="FILE", help="our certificate chain (PEM)" + ("" if server else ", for mutual TLS"))
+        g.add_argument("--key", metavar="FILE", help="our private key (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC)")
+        g.add_argument("--ca", metavar="FILE", help="CA bundle (PEM) trusted for the peer's certificate")
+        g.add_argument("--tls13-only", action="store_true", help="TLS 1.3 only (default: TLS 1.2 and 1.3)")
+        g.add_argument("--cipher", action="append", metavar="NAME", help="allow this cipher suite (IANA name; repeatable; default: all AEAD suites of the profile)")
+        if server:
+            g.add_argument("--no-client-auth", action="store_true", help="do not require client certificates (default: required when --ca is given)")
+        else:
+            g.add_argument("--server-name", metavar="NAME", help="check the server's certificate against NAME (and send it as SNI) instead of HOST")
+            g.add_argument("--no-verify-hostname", action="store_true", help="INSECURE: accept a server certificate for any name (the chain is still checked)")
+            g.add_argument("--system-roots", action="store_true", help="also trust the system's public CAs")
+
     echo = add("echo", "send a C-ECHO (verification) to a peer, like echoscu",
-               "example:\n  securepdu echo 127.0.0.1 104 --aec PACS")
+               "examples:\n  securepdu echo 127.0.0.1 104 --aec PACS\n"
+               "  securepdu echo pacs.example 2762 --tls --ca ca.pem --cert me.pem --key me.key")
     peer_args(echo)
+    tls_args(echo, server=False)
     echo.set_defaults(func=_cmd_echo)
 
     store = add(
@@ -559,6 +702,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Exits 1 when any object failed, naming each and the reason.",
     )
     peer_args(store)
+    tls_args(store, server=False)
     store.add_argument("paths", nargs="+", metavar="PATH", help="Part 10 files or folders")
     store.add_argument("-pdu", "--max-pdu", type=_max_pdu, default=None, metavar="N", help="largest PDU we accept, in bytes (default: 262144)")
     rec = store.add_mutually_exclusive_group()
@@ -571,7 +715,8 @@ def build_parser() -> argparse.ArgumentParser:
         "listen",
         "receive objects as a storage SCP, like storescp",
         "examples:\n  securepdu listen 11112 --output-dir incoming\n"
-        "  securepdu listen 104 --bind 0.0.0.0 --aet ARCHIVE --require-called-aet\n\n"
+        "  securepdu listen 104 --bind 0.0.0.0 --aet ARCHIVE --require-called-aet\n"
+        "  securepdu listen 2762 --tls --cert scp.pem --key scp.key --ca ca.pem   (mutual TLS)\n\n"
         "Each object is written to DIR/<SOP Instance UID>.dcm, fsynced, and only then acknowledged.\n"
         "Port 0 picks a free port (printed). Ctrl-C or SIGTERM stops cleanly.",
     )
@@ -582,6 +727,7 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--max-associations", type=_positive_int, default=32, metavar="N", help="concurrent associations; one more is rejected (default: %(default)s)")
     listen.add_argument("--require-called-aet", action="store_true", help="reject associations not addressed to our AE title")
     listen.add_argument("-pdu", "--max-pdu", type=_max_pdu, default=None, metavar="N", help="largest PDU we accept, in bytes (default: 262144)")
+    tls_args(listen, server=True)
     listen.set_defaults(func=_cmd_listen)
 
     demo = add(
@@ -613,6 +759,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     _setup_logging(args)
     try:
         result: int = args.func(args, stdout or sys.stdout)
+    except _UsageError as exc:
+        parser.exit(2, f"securepdu {args.command}: error: {exc}\n")
     except KeyboardInterrupt:
         _err("interrupted")
         return 130

@@ -6,11 +6,17 @@ sends the study with :func:`securepdu.send`, checks that every received file car
 exactly the dataset that was sent (byte for byte after the file meta when the
 transfer syntax is the same, element by element otherwise) and that its file meta
 names the right SOP class and instance, and prints a table per address family.
+
+Then it does the same again over TLS 1.3 with mutual authentication, using
+throwaway certificates made in memory for this run (a CA, a server certificate
+for localhost, 127.0.0.1 and ::1, a client certificate), and the table shows
+plain TCP and TLS side by side with the ratio of their rates.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import socket
 import sys
@@ -27,20 +33,24 @@ from securepdu import _synthetic
 MB = 1_000_000
 _SCP_AET = "DEMO-SCP"
 _SCU_AET = "DEMO-SCU"
+_DEMO_CLIENT_CN = "SECUREPDU-DEMO"
 
 
 @dataclass
 class FamilyRun:
-    """What happened on one address family."""
+    """What happened on one address family, over plain TCP or over TLS."""
 
     family: str
     host: str
+    tls: bool = False
     objects: int = 0
     nbytes: int = 0
     seconds: float = 0.0
     verified: int = 0
     problems: list[str] = field(default_factory=list)
     skipped: str | None = None
+    #: For TLS runs: the negotiated version and cipher suite, e.g. "TLSv1.3 TLS_AES_128_GCM_SHA256".
+    negotiated: str = ""
 
     @property
     def rate(self) -> float:
@@ -77,24 +87,91 @@ def _verify(sent: Path, received: Path | None, uid: str, sop_class: str) -> str 
     return None
 
 
-def _send_one_family(api: Any, run: FamilyRun, files: list[Path], work: Path) -> None:
+@dataclass(frozen=True)
+class DemoTLS:
+    """The TLS settings of both ends, from throwaway certificates."""
+
+    server: Any  # TLSConfig
+    client: Any  # TLSConfig
+
+
+def _write_private(path: Path, text: str) -> Path:
+    """Writes a key readable by its owner only (0600 from the start, not chmod after)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
+
+
+def make_demo_tls(work: Path) -> DemoTLS:
+    """Writes throwaway PEM files (made in memory by the Rust core) into ``work`` and
+    returns mutual-TLS 1.3 settings for the SCP and the SCU."""
+    from securepdu import _core
+    from securepdu.tls import TLSConfig
+
+    # getattr: the stub may not list demo_pki in builds without TLS.
+    pem: dict[str, str] = dict(getattr(_core, "demo_pki")())
+    folder = work / "pki"
+    folder.mkdir(mode=0o700)
+    ca = folder / "ca.crt"
+    ca.write_text(pem["ca_cert"])
+    server_cert = folder / "server.crt"
+    server_cert.write_text(pem["server_cert"])
+    client_cert = folder / "client.crt"
+    client_cert.write_text(pem["client_cert"])
+    server_key = _write_private(folder / "server.key", pem["server_key"])
+    client_key = _write_private(folder / "client.key", pem["client_key"])
+    return DemoTLS(
+        server=TLSConfig(cert=server_cert, key=server_key, ca=ca, min_version="1.3", require_client_cert=True),
+        client=TLSConfig(cert=client_cert, key=client_key, ca=ca, min_version="1.3"),
+    )
+
+
+def tls_unavailable() -> str | None:
+    """None when this build can do TLS; otherwise why not (for the skip message)."""
+    import inspect
+
+    import securepdu
+    from securepdu import _core
+
+    if not hasattr(_core, "demo_pki") or "tls" not in inspect.signature(securepdu.associate).parameters:
+        return "this build of securepdu has no TLS support"
+    return None
+
+
+def _send_one_family(api: Any, run: FamilyRun, files: list[Path], work: Path, tls: DemoTLS | None = None) -> None:
     received: dict[str, Path] = {}
+    subjects: set[str | None] = set()
     lock = threading.Lock()
 
     def on_store(event: Any) -> None:
         with lock:
             received[str(event.sop_instance_uid)] = Path(event.path)
+            subjects.add(getattr(event, "peer_certificate_subject", None))
 
-    storage = work / f"received-{run.family}"
+    storage = work / f"received-{run.family}{'-tls' if run.tls else ''}"
     storage.mkdir()
-    scp = api.StorageSCP(ae_title=_SCP_AET, storage_dir=str(storage), on_store=on_store)
+    scp_tls: dict[str, Any] = {"tls": tls.server} if tls is not None else {}
+    scu_tls: dict[str, Any] = {"tls": tls.client} if tls is not None else {}
+    scp = api.StorageSCP(ae_title=_SCP_AET, storage_dir=str(storage), on_store=on_store, **scp_tls)
     scp.start(run.host, 0)
     try:
+        if tls is not None:
+            # One echo first, to show what was negotiated (send() does not say).
+            with api.associate(run.host, scp.port, called_ae=_SCP_AET, calling_ae=_SCU_AET, **scu_tls) as assoc:
+                assoc.echo()
+                run.negotiated = f"{assoc.tls_version} {assoc.cipher_suite}"
         t0 = time.perf_counter()
-        results = list(api.send(run.host, scp.port, [str(f) for f in files], called_ae=_SCP_AET, calling_ae=_SCU_AET))
+        results = list(
+            api.send(run.host, scp.port, [str(f) for f in files], called_ae=_SCP_AET, calling_ae=_SCU_AET, **scu_tls)
+        )
         run.seconds = time.perf_counter() - t0
     finally:
         scp.shutdown()
+    if tls is not None:
+        bad = [s for s in subjects if not s or f"CN={_DEMO_CLIENT_CN}" not in s]
+        if bad:
+            run.problems.append(f"{run.family} TLS: the SCP saw client certificate subject(s) {bad!r}, not CN={_DEMO_CLIENT_CN}")
     for r in results:
         if not r.ok:
             reason = r.error or f"status 0x{int(r.status or 0):04X} {r.error_comment or ''}".strip()
@@ -113,24 +190,39 @@ def _send_one_family(api: Any, run: FamilyRun, files: list[Path], work: Path) ->
         run.problems.append(f"{len(files)} objects to send but {len(results)} results")
 
 
+def _ran(r: FamilyRun | None) -> bool:
+    return r is not None and not r.skipped and r.seconds > 0
+
+
 def _table(runs: Sequence[FamilyRun], stdout: TextIO) -> None:
-    headers = ("family", "address", "objects", "MB", "seconds", "MB/s", "identical")
-    rows = []
+    """One row per address family: plain TCP and TLS side by side, and TLS/plain
+    (the TLS rate as a fraction of the plain one; 1.00 means no cost)."""
+    headers = (
+        "family", "address", "objects", "MB", "plain s", "plain MB/s", "TLS s", "TLS MB/s", "TLS/plain", "identical",
+    )
+    rows: list[tuple[str, ...]] = []
+    families: dict[str, dict[bool, FamilyRun]] = {}
     for r in runs:
-        if r.skipped:
-            rows.append((r.family, r.host, "-", "-", "-", "-", "skipped"))
+        families.setdefault(r.family, {})[r.tls] = r
+    for family, pair in families.items():
+        plain, tls = pair.get(False), pair.get(True)
+        first = plain if plain is not None else tls
+        if first is None:
+            continue
+        if first.skipped and (tls is None or tls.skipped):
+            rows.append((family, first.host, "-", "-", "-", "-", "-", "-", "-", "skipped"))
+            continue
+        shown = plain if plain is not None and _ran(plain) else tls if tls is not None else first
+        cells = [family, first.host, str(shown.objects), f"{shown.nbytes / MB:.1f}"]
+        for side in (plain, tls):
+            cells += [f"{side.seconds:.2f}", f"{side.rate:.1f}"] if side is not None and _ran(side) else ["-", "-"]
+        if plain is not None and tls is not None and _ran(plain) and _ran(tls) and plain.rate > 0:
+            cells.append(f"{tls.rate / plain.rate:.2f}")
         else:
-            rows.append(
-                (
-                    r.family,
-                    r.host,
-                    str(r.objects),
-                    f"{r.nbytes / MB:.1f}",
-                    f"{r.seconds:.2f}",
-                    f"{r.rate:.1f}",
-                    f"{r.verified}/{r.objects}",
-                )
-            )
+            cells.append("-")
+        checks = [f"{side.verified}/{side.objects}" for side in (plain, tls) if side is not None and _ran(side)]
+        cells.append(" + ".join(checks) if checks else "-")
+        rows.append(tuple(cells))
     if stdout.isatty():
         try:
             from rich.console import Console
@@ -138,7 +230,7 @@ def _table(runs: Sequence[FamilyRun], stdout: TextIO) -> None:
         except ImportError:
             pass
         else:
-            table = Table(title="securepdu demo: C-STORE over loopback")
+            table = Table(title="securepdu demo: C-STORE over loopback, plain TCP and TLS")
             for i, h in enumerate(headers):
                 table.add_column(h, justify="right" if i >= 2 else "left")
             for row in rows:
@@ -175,19 +267,40 @@ def run(
             file=out,
             flush=True,
         )
-        runs = [FamilyRun("IPv4", "127.0.0.1"), FamilyRun("IPv6", "::1")]
+        runs = [
+            FamilyRun("IPv4", "127.0.0.1"),
+            FamilyRun("IPv6", "::1"),
+            FamilyRun("IPv4", "127.0.0.1", tls=True),
+            FamilyRun("IPv6", "::1", tls=True),
+        ]
         why = ipv6_loopback_available()
-        if why:
-            runs[1].skipped = why
+        no_tls = tls_unavailable()
         for r in runs:
+            if r.family == "IPv6" and why:
+                r.skipped = why
+            elif r.tls and no_tls:
+                r.skipped = no_tls
+        tls: DemoTLS | None = None
+        if not no_tls:
+            tls = make_demo_tls(work)
+            print(
+                f"made throwaway certificates: a CA, a server certificate (localhost, 127.0.0.1, ::1), "
+                f"a client certificate (CN={_DEMO_CLIENT_CN})",
+                file=out,
+                flush=True,
+            )
+        for r in runs:
+            how = "TLS 1.3, mutual authentication" if r.tls else "plain TCP"
             if r.skipped:
-                print(f"skipping IPv6: {r.skipped}", file=out, flush=True)
+                print(f"skipping {r.family} ({how}): {r.skipped}", file=out, flush=True)
                 continue
-            print(f"sending over {r.family} ({r.host}) ...", file=out, flush=True)
+            print(f"sending over {r.family} ({r.host}), {how} ...", file=out, flush=True)
             try:
-                _send_one_family(api, r, files, work)
+                _send_one_family(api, r, files, work, tls if r.tls else None)
             except (api.errors.SecurePDUError, OSError) as exc:
-                r.problems.append(f"{r.family}: {exc}")
+                r.problems.append(f"{r.family}{' TLS' if r.tls else ''}: {exc}")
+            if r.negotiated:
+                print(f"  negotiated {r.negotiated}", file=out, flush=True)
         _table(runs, out)
         problems = [p for r in runs for p in r.problems]
         for p in problems:
@@ -197,7 +310,8 @@ def run(
             print(f"demo FAILED: {len(problems)} problem(s)", file=out, flush=True)
             return 1
         total = sum(r.verified for r in tried)
-        print(f"demo OK: {total} objects received intact over {', '.join(r.family for r in tried)}", file=out, flush=True)
+        over = ", ".join(f"{r.family}{' TLS' if r.tls else ''}" for r in tried)
+        print(f"demo OK: {total} objects received intact over {over}", file=out, flush=True)
         return 0
     finally:
         if keep:
