@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the DICOM peers the interop tests and the benchmark talk to, and checks them.
 #  - dcmtk (Debian package): storescu, storescp, echoscu. 3.6.7 speaks IPv4 only.
+#  - openssl (Debian package): a legacy TLS 1.1 client for the TLS tests.
 #  - pynetdicom comes from pyproject's [test] extra, not from here.
 # Idempotent: does nothing when dcmtk is already installed. Exits non-zero, saying
 # what is missing, when a peer cannot be installed: the interop tests fail without it.
@@ -24,6 +25,9 @@ is_dcmtk() {
 
 missing=0
 for t in "${tools[@]}"; do is_dcmtk "$t" || missing=1; done
+# openssl: the TLS tests use `openssl s_client -tls1_1` as a legacy client, and to
+# convert keys to SEC1 and PKCS#1.
+command -v openssl >/dev/null 2>&1 || missing=1
 
 if [ "$missing" -eq 1 ]; then
     if ! command -v apt-get >/dev/null 2>&1; then
@@ -39,7 +43,7 @@ if [ "$missing" -eq 1 ]; then
     fi
     echo "==> installing dcmtk from the Debian archive"
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dcmtk >/dev/null
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dcmtk openssl >/dev/null
 fi
 
 status=0
@@ -51,4 +55,10 @@ for t in "${tools[@]}"; do
         status=1
     fi
 done
+if command -v openssl >/dev/null 2>&1; then
+    echo "ok: $(command -v openssl) ($(openssl version))"
+else
+    echo "error: openssl is missing (the TLS tests need it)" >&2
+    status=1
+fi
 exit "$status"
