@@ -338,6 +338,25 @@ fn untrusted_issuer() {
 }
 
 #[test]
+fn system_store_only_on_request() {
+    let pki = Pki::new("Test CA");
+    let server = TestServer::start("127.0.0.1", Some(server_tls(&pki, |_| {})));
+    // No CA file and no system store: nothing to verify against.
+    let none = TlsClient::new(&TlsClientOptions::default()).unwrap_err();
+    assert!(none.to_string().contains("CA file"), "{none}");
+    // The system store holds public CAs, not this private one.
+    let system = client_tls(&pki, |o| {
+        o.ca_file = None;
+        o.use_system_roots = true;
+    });
+    let e = tls_err(connect("127.0.0.1", server.port(), &system));
+    assert_eq!(e, TlsError::UntrustedIssuer);
+    // Both: the CA file still works.
+    let both = client_tls(&pki, |o| o.use_system_roots = true);
+    echo_and_store("127.0.0.1", &server, &both);
+}
+
+#[test]
 fn expired_certificate() {
     let pki = Pki::new("Test CA");
     let (cert, key) = pki.issue("old", "scp", &["127.0.0.1"], true);

@@ -138,10 +138,46 @@ pub fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError>
 
 fn load_roots(path: &Path) -> Result<Arc<RootCertStore>, TlsError> {
     let mut roots = RootCertStore::empty();
+    add_roots(&mut roots, path)?;
+    Ok(Arc::new(roots))
+}
+
+fn add_roots(roots: &mut RootCertStore, path: &Path) -> Result<(), TlsError> {
     for cert in load_certificates(path)? {
         roots
             .add(cert)
             .map_err(|e| bad_pem(path, format!("unusable CA certificate: {e}")))?;
+    }
+    Ok(())
+}
+
+/// The client's trust anchors: the CA file, and the operating system's store only
+/// when asked (DICOM sites mostly run private CAs, so public CAs are not trusted by
+/// default).
+fn client_roots(ca: Option<&Path>, system: bool) -> Result<Arc<RootCertStore>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    if let Some(ca) = ca {
+        add_roots(&mut roots, ca)?;
+    }
+    if system {
+        let found = rustls_native_certs::load_native_certs();
+        // Unusable entries in the system store are skipped, as browsers do.
+        let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            let why = found
+                .errors
+                .first()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "it is empty".into());
+            return Err(TlsError::Other(format!(
+                "no usable CA certificate in the system store ({why})"
+            )));
+        }
+    }
+    if roots.is_empty() {
+        return Err(TlsError::Other(
+            "a CA file (or the system store, on request) is required to verify the server".into(),
+        ));
     }
     Ok(Arc::new(roots))
 }
@@ -151,7 +187,7 @@ fn load_roots(path: &Path) -> Result<Arc<RootCertStore>, TlsError> {
 pub struct TlsClientOptions {
     /// PEM bundle of the CAs trusted to issue server certificates.
     pub ca_file: Option<PathBuf>,
-    /// Trust the operating system's store too (not implemented yet: an error).
+    /// Trust the operating system's CA store too (public CAs; off by default).
     pub use_system_roots: bool,
     /// Our certificate chain (PEM), for mutual TLS.
     pub cert_chain_file: Option<PathBuf>,
@@ -203,18 +239,8 @@ impl Eq for TlsClient {}
 impl TlsClient {
     /// Loads the files and builds the configuration.
     pub fn new(options: &TlsClientOptions) -> Result<Self, TlsError> {
-        if options.use_system_roots {
-            return Err(TlsError::Other(
-                "the system certificate store is not supported yet: give a CA file".into(),
-            ));
-        }
-        let Some(ca) = &options.ca_file else {
-            return Err(TlsError::Other(
-                "a CA file is required to verify the server".into(),
-            ));
-        };
         let provider = provider(options.profile, &options.ciphers)?;
-        let roots = load_roots(ca)?;
+        let roots = client_roots(options.ca_file.as_deref(), options.use_system_roots)?;
         let webpki = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
             .build()
             .map_err(|e| TlsError::Other(e.to_string()))?;
