@@ -438,7 +438,10 @@ fn plain_and_tls_mismatch_and_scp_keeps_serving() {
     let tls_server = TestServer::start("127.0.0.1", Some(server_tls(&pki, |_| {})));
     // Plain SCU to the TLS SCP: the SCP names the cause; the SCU sees a closed connection.
     let plain = ScuAssociation::connect("127.0.0.1", tls_server.port(), scu_config());
-    assert!(plain.is_err());
+    let hint = plain
+        .expect_err("a plain SCU cannot associate with a TLS port")
+        .to_string();
+    assert!(hint.contains("expects TLS"), "{hint}");
     assert_eq!(
         tls_server.tls_error(),
         TlsError::PlainTcpToTlsPort { first_byte: 0x01 }

@@ -164,6 +164,16 @@ impl ScuAssociation {
                 Indication::Accepted(ac) => break *ac,
                 other => {
                     if let Some(err) = indication_error(&other) {
+                        // A TLS-only port closes on a plain A-ASSOCIATE-RQ without a
+                        // word; only we can say what that most likely means.
+                        let silent_close =
+                            matches!(other, Indication::ProviderAborted { .. }) && conn.is_closed();
+                        if tls.is_none() && silent_close {
+                            return Err(NetError::Protocol(format!(
+                                "{err}: the peer closed the connection without answering the \
+                                 A-ASSOCIATE-RQ (if that port expects TLS, connect with TLS)"
+                            )));
+                        }
                         return Err(err);
                     }
                 }
