@@ -7,7 +7,9 @@
 //! - [`association`]: the PS3.8 §9.2 state machine, driven by bytes, primitives and
 //!   a caller-supplied clock;
 //! - [`dimse`]: command sets, fragmentation into PDVs and streamed reassembly;
-//! - [`part10`]: the Part 10 file meta information header.
+//! - [`part10`]: the Part 10 file meta information header;
+//! - [`integrity`]: keys, negotiation items, key derivation and the streaming
+//!   HMAC tag of end-to-end integrity (its manifest reads and writes files).
 //!
 //! The blocking network layer, the only modules doing I/O (sockets, files,
 //! threads): [`transport`] (addresses, connect, listen), [`conn`] (drives an
@@ -28,6 +30,7 @@ pub mod association;
 pub mod codec;
 pub mod conn;
 pub mod dimse;
+pub mod integrity;
 pub mod part10;
 pub mod pdu;
 pub mod scp;

@@ -173,6 +173,7 @@ fn files_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != securepdu_core::integrity::MANIFEST_FILE)
         .collect();
     v.sort();
     v

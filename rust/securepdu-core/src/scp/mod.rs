@@ -10,7 +10,22 @@
 //! - A700 out of resources: the file could not be written (disk full, I/O error);
 //!   no partial file is left;
 //! - C001 (Cxxx range): the handler returned an error (the file stays stored);
+//! - [`INTEGRITY_CHECK_FAILED`] (C2A0, Cxxx range): integrity protection is in
+//!   force and the sender's tag is wrong or did not come; nothing is stored;
 //! - 0211 unrecognized operation, for any other request.
+//!
+//! Every stored object gets a line in the storage directory's manifest
+//! ([`crate::integrity::Manifest`]) after the rename and directory fsync and
+//! before the handler and the response; if the line cannot be written the
+//! file is removed again and the answer is A700.
+//!
+//! Integrity protection ([`ScpConfig::integrity`]): the integrity context is
+//! accepted only when the proposer's key id matches ours (otherwise result 3,
+//! as a standard peer answers); with [`Policy::Required`], an association
+//! without it is rejected (1 permanent, 1 service-user, 1 no reason given) and
+//! [`StoreHandler::on_refused`] says why. While it is in force, each C-STORE's
+//! data set is tagged as it is written and the response waits for the tag PDV
+//! (at most the DIMSE timeout), which is intercepted before DIMSE reassembly.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -19,7 +34,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use socket2::SockRef;
 
@@ -29,10 +44,15 @@ use crate::dimse::{
     self, status, CEchoRsp, CStoreRq, CStoreRsp, Event, Message, Reassembler,
     VERIFICATION_SOP_CLASS,
 };
+use crate::integrity::{
+    ct_eq, decode_tag_pdv, format_rfc3339, random_nonce, IntegrityAnswer, IntegrityConfig,
+    IntegrityOffer, Manifest, ManifestEntry, Policy, SessionKey, Tagger, INTEGRITY_SOP_CLASS,
+    TAG_LEN, TLS_EXPORTER_LABEL, TLS_EXPORTER_LEN,
+};
 use crate::part10::{FileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
 use crate::pdu::{
-    AssociateAc, AssociateRj, AssociateRq, PData, PresentationContextAc, RoleSelection,
-    UserInformation, APPLICATION_CONTEXT_NAME, PROTOCOL_VERSION,
+    AssociateAc, AssociateRj, AssociateRq, PData, Pdv, PresentationContextAc, RoleSelection,
+    SopClassExtended, UserInformation, APPLICATION_CONTEXT_NAME, PROTOCOL_VERSION,
 };
 use crate::store::{
     choose_transfer_syntax, is_storage_sop_class, validate_uid, PartialObject,
@@ -42,6 +62,7 @@ use crate::tls::{PeerCertificate, Stream, TlsError, TlsServer, TlsStream};
 use crate::transport;
 
 pub use crate::conn::DEFAULT_MAX_PDU;
+pub use crate::integrity::INTEGRITY_CHECK_FAILED;
 pub use crate::scu::AcceptedContext;
 pub use crate::transport::{NetError, Timeouts};
 
@@ -79,6 +100,9 @@ pub struct ScpConfig {
     /// Empty: no binding. Otherwise a peer without a listed CN, or using an AE
     /// title not listed for its CN, is rejected as calling-AE-title-not-recognized.
     pub allowed_calling_aes: BTreeMap<String, Vec<String>>,
+    /// End-to-end integrity protection (`None`: off). The key also signs the
+    /// manifest lines (their `mac`), whatever the policy.
+    pub integrity: Option<IntegrityConfig>,
 }
 
 impl Default for ScpConfig {
@@ -91,6 +115,7 @@ impl Default for ScpConfig {
             max_pdu: DEFAULT_MAX_PDU,
             timeouts: Timeouts::default(),
             allowed_calling_aes: BTreeMap::new(),
+            integrity: None,
         }
     }
 }
@@ -145,6 +170,10 @@ pub struct StoredObject {
     pub size: u64,
     /// Over TLS with client authentication: the client's verified certificate.
     pub peer_certificate: Option<PeerCertificate>,
+    /// SHA-256 of the whole file as written (header and data set).
+    pub sha256: [u8; 32],
+    /// When integrity protection was in force: (key id, the verified tag).
+    pub integrity: Option<(String, [u8; TAG_LEN])>,
 }
 
 /// A status chosen by the handler.
@@ -169,10 +198,21 @@ pub trait StoreHandler: Send + Sync + 'static {
 
     /// A TLS handshake failed (the connection was closed; nothing else happens).
     fn on_tls_error(&self, _peer: SocketAddr, _error: &TlsError) {}
+
+    /// An association request was rejected, and why (called after
+    /// [`Self::on_association`] with `accepted` false), e.g. "the peer did not
+    /// propose securepdu integrity (required)".
+    fn on_refused(&self, _peer: SocketAddr, _calling: &str, _called: &str, _reason: &str) {}
+
+    /// A C-STORE failed its integrity check (tag mismatch or missing tag): the
+    /// object was not stored and the peer got [`INTEGRITY_CHECK_FAILED`].
+    /// `detail` is "tag mismatch" or "tag missing".
+    fn on_integrity_failure(&self, _peer: SocketAddr, _sop_instance_uid: &str, _detail: &str) {}
 }
 
 struct Inner {
     config: ScpConfig,
+    manifest: Manifest,
     tls: Option<TlsServer>,
     handler: Arc<dyn StoreHandler>,
     wake_addr: SocketAddr,
@@ -266,7 +306,12 @@ impl Server {
         let local_addr = listener.local_addr()?;
         // accept() honours SO_RCVTIMEO on Linux: a bounded wait for the flag.
         let _ = SockRef::from(&listener).set_read_timeout(Some(POLL));
+        let manifest = Manifest::new(
+            &config.storage_dir,
+            config.integrity.as_ref().map(|c| c.key.clone()),
+        );
         let inner = Arc::new(Inner {
+            manifest,
             config,
             tls,
             handler,
@@ -467,9 +512,13 @@ fn reject_busy(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
     };
     let now = Instant::now();
     if conn.association_mut().reject(rj, now).is_ok() && conn.flush(now).is_ok() {
-        inner
-            .handler
-            .on_association(peer, &rq.calling_ae, &rq.called_ae, false);
+        let h = &inner.handler;
+        h.on_association(peer, &rq.calling_ae, &rq.called_ae, false);
+        let reason = format!(
+            "too many associations at once (limit {})",
+            inner.config.max_associations
+        );
+        h.on_refused(peer, &rq.calling_ae, &rq.called_ae, &reason);
         wait_closed(&mut conn);
     }
 }
@@ -581,6 +630,128 @@ pub fn negotiate(
     Ok((ac, accepted))
 }
 
+/// Integrity protection agreed for an association.
+#[derive(Debug)]
+struct ScpIntegrity {
+    context_id: u8,
+    key_id: String,
+    session: SessionKey,
+}
+
+/// What integrity negotiation decided.
+#[derive(Debug)]
+enum IntegrityDecision {
+    /// Off (no key, or policy off): the integrity context stays rejected.
+    Off,
+    /// Not in force (not proposed, unknown key id, ...), which the policy allows.
+    Declined,
+    /// In force.
+    Accepted(ScpIntegrity),
+    /// Required but impossible: reject the association; why.
+    Refused(String),
+}
+
+/// Integrity negotiation after [`negotiate`] accepted the association: on
+/// success the integrity context is accepted in `ac` and the answer item added.
+/// `tls_exporter` is empty without TLS.
+fn negotiate_integrity(
+    rq: &AssociateRq,
+    config: &ScpConfig,
+    ac: &mut AssociateAc,
+    tls_exporter: &[u8],
+) -> IntegrityDecision {
+    let Some(ic) = config.integrity.as_ref().filter(|c| c.enabled()) else {
+        return IntegrityDecision::Off;
+    };
+    let proposed = rq
+        .presentation_contexts
+        .iter()
+        .find(|pc| pc.abstract_syntax == INTEGRITY_SOP_CLASS);
+    let item = rq
+        .user_info
+        .sop_class_extended
+        .iter()
+        .find(|x| x.sop_class_uid == INTEGRITY_SOP_CLASS);
+    let accepted = match (proposed, item) {
+        (Some(pc), Some(item)) => {
+            match IntegrityOffer::decode(&item.service_class_application_information) {
+                Err(e) => Err(format!("its integrity offer is unusable: {e}")),
+                Ok(offer) if offer.key_id != ic.key.id() => Err(format!(
+                    "it uses integrity key id {:?}, which we do not hold",
+                    offer.key_id
+                )),
+                Ok(offer) => accept_integrity(rq, ic, &offer, pc.id, ac, tls_exporter),
+            }
+        }
+        _ => Err("the peer did not propose securepdu integrity".to_owned()),
+    };
+    match accepted {
+        Ok(active) => IntegrityDecision::Accepted(active),
+        Err(why) if ic.policy == Policy::Required => {
+            IntegrityDecision::Refused(format!("{why} (integrity required)"))
+        }
+        Err(_) => IntegrityDecision::Declined,
+    }
+}
+
+fn accept_integrity(
+    rq: &AssociateRq,
+    ic: &IntegrityConfig,
+    offer: &IntegrityOffer,
+    context_id: u8,
+    ac: &mut AssociateAc,
+    tls_exporter: &[u8],
+) -> Result<ScpIntegrity, String> {
+    let nonce = random_nonce().map_err(|e| e.to_string())?;
+    let session = SessionKey::derive(
+        &ic.key,
+        &offer.nonce,
+        &nonce,
+        &rq.calling_ae,
+        &rq.called_ae,
+        tls_exporter,
+    )
+    .map_err(|e| e.to_string())?;
+    let Some(pc) = ac
+        .presentation_contexts
+        .iter_mut()
+        .find(|pc| pc.id == context_id)
+    else {
+        return Err("internal: the integrity context is missing from the answer".into());
+    };
+    pc.result = 0;
+    let info = IntegrityAnswer {
+        nonce,
+        confirm: session.confirm(),
+    }
+    .encode();
+    ac.user_info.sop_class_extended.push(SopClassExtended {
+        sop_class_uid: INTEGRITY_SOP_CLASS.to_owned(),
+        service_class_application_information: info,
+    });
+    Ok(ScpIntegrity {
+        context_id,
+        key_id: ic.key.id().to_owned(),
+        session,
+    })
+}
+
+/// Why `negotiate` rejected, in words.
+fn reject_reason(rj: &AssociateRj, rq: &AssociateRq, config: &ScpConfig) -> String {
+    match (rj.source, rj.reason) {
+        (1, 7) => format!(
+            "called AE title {:?} is not ours ({:?})",
+            rq.called_ae.trim(),
+            config.ae_title.trim()
+        ),
+        (1, 2) => format!(
+            "application context {:?} not supported",
+            rq.application_context
+        ),
+        _ => transport::describe_reject(rj.result, rj.source, rj.reason),
+    }
+}
+
 fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
     let config = &inner.config;
     let _ = stream.set_write_timeout(Some(config.timeouts.dimse));
@@ -596,28 +767,71 @@ fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
     let Some(rq) = wait_request(&mut conn, inner) else {
         return;
     };
-    let now = Instant::now();
     let negotiated = if identity_allows(config, peer_certificate.as_ref(), &rq.calling_ae) {
-        negotiate(&rq, config)
+        negotiate(&rq, config).map_err(|rj| {
+            let why = reject_reason(&rj, &rq, config);
+            (rj, why)
+        })
     } else {
         // Rejected-permanent, service-user, calling-AE-title-not-recognized: this
         // certificate may not use this AE title.
-        Err(AssociateRj {
-            result: 1,
-            source: 1,
-            reason: 3,
-        })
+        Err((
+            AssociateRj {
+                result: 1,
+                source: 1,
+                reason: 3,
+            },
+            format!(
+                "the client certificate may not use calling AE title {:?}",
+                rq.calling_ae.trim()
+            ),
+        ))
     };
+    let negotiated = negotiated.and_then(|(mut ac, contexts)| {
+        let exporter = match conn
+            .stream()
+            .export_keying_material(TLS_EXPORTER_LABEL, TLS_EXPORTER_LEN)
+        {
+            Ok(e) => Ok(e.unwrap_or_default()),
+            Err(e) => Err(e.to_string()),
+        };
+        let decision = match exporter {
+            Ok(exporter) => negotiate_integrity(&rq, config, &mut ac, &exporter),
+            Err(e)
+                if config
+                    .integrity
+                    .as_ref()
+                    .is_some_and(|c| c.policy == Policy::Required) =>
+            {
+                IntegrityDecision::Refused(format!("TLS exporter unavailable: {e}"))
+            }
+            Err(_) => IntegrityDecision::Declined,
+        };
+        match decision {
+            // Rejected-permanent, service-user, no-reason-given.
+            IntegrityDecision::Refused(why) => Err((
+                AssociateRj {
+                    result: 1,
+                    source: 1,
+                    reason: 1,
+                },
+                why,
+            )),
+            IntegrityDecision::Accepted(active) => Ok((ac, contexts, Some(active))),
+            IntegrityDecision::Off | IntegrityDecision::Declined => Ok((ac, contexts, None)),
+        }
+    });
+    let now = Instant::now();
     match negotiated {
-        Err(rj) => {
+        Err((rj, why)) => {
             if conn.association_mut().reject(rj, now).is_ok() && conn.flush(now).is_ok() {
-                inner
-                    .handler
-                    .on_association(peer, &rq.calling_ae, &rq.called_ae, false);
+                let h = &inner.handler;
+                h.on_association(peer, &rq.calling_ae, &rq.called_ae, false);
+                h.on_refused(peer, &rq.calling_ae, &rq.called_ae, &why);
                 wait_closed(&mut conn);
             }
         }
-        Ok((ac, contexts)) => {
+        Ok((ac, contexts, integrity)) => {
             if conn.association_mut().accept(ac, now).is_err() || conn.flush(now).is_err() {
                 conn.abort();
                 return;
@@ -637,6 +851,8 @@ fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
                 peer_max,
                 reassembler: Reassembler::new(),
                 current: None,
+                integrity,
+                awaiting_tag: None,
             };
             session.run();
         }
@@ -644,6 +860,9 @@ fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
 }
 
 /// The message being received.
+// At most two live per association, and Store is the common case: boxing it
+// would only add an allocation per C-STORE.
+#[allow(clippy::large_enum_variant)]
 enum Incoming {
     Store {
         rq: CStoreRq,
@@ -652,6 +871,8 @@ enum Incoming {
         writer: Option<PartialObject>,
         /// The status to answer instead of storing.
         failure: Option<(u16, String)>,
+        /// The integrity tag being computed (integrity in force, object written).
+        tagger: Option<Tagger>,
     },
     /// A request we do not handle, whose data set is being discarded.
     Other { response: Option<Message> },
@@ -668,6 +889,9 @@ struct Session<'a> {
     peer_max: u32,
     reassembler: Reassembler,
     current: Option<(u8, Incoming)>,
+    integrity: Option<ScpIntegrity>,
+    /// A C-STORE whose data set is complete, waiting for its tag PDV.
+    awaiting_tag: Option<(u8, Incoming)>,
 }
 
 impl Session<'_> {
@@ -676,7 +900,8 @@ impl Session<'_> {
         let mut last_rx = Instant::now();
         loop {
             let now = Instant::now();
-            let between_messages = self.reassembler.is_idle() && self.current.is_none();
+            let between_messages =
+                self.reassembler.is_idle() && self.current.is_none() && self.awaiting_tag.is_none();
             let limit = if between_messages {
                 timeouts.idle
             } else {
@@ -684,6 +909,15 @@ impl Session<'_> {
             };
             let deadline = last_rx.checked_add(limit);
             if matches!(deadline, Some(d) if now >= d) {
+                if self.awaiting_tag.is_some() {
+                    // The sender's fault: answer the C-STORE, keep the association.
+                    if self.tag_missing().is_err() {
+                        self.conn.abort();
+                        return;
+                    }
+                    last_rx = Instant::now();
+                    continue;
+                }
                 self.conn.abort();
                 return;
             }
@@ -707,6 +941,7 @@ impl Session<'_> {
                     // A message cut short by the release is dropped (its
                     // temporary file with it).
                     self.current = None;
+                    self.awaiting_tag = None;
                     let now = Instant::now();
                     if self.conn.association_mut().respond_release(now).is_ok()
                         && self.conn.flush(now).is_ok()
@@ -731,6 +966,16 @@ impl Session<'_> {
     fn on_pdata(&mut self, pdata: PData) -> Result<(), NetError> {
         let mut events = Vec::new();
         for pdv in pdata.pdvs {
+            // Integrity PDVs never reach the DIMSE reassembler.
+            if let Some(integrity) = &self.integrity {
+                if pdv.context_id == integrity.context_id {
+                    self.on_tag_pdv(&pdv)?;
+                    continue;
+                }
+            }
+            if self.awaiting_tag.is_some() {
+                self.tag_missing()?;
+            }
             events.clear();
             self.reassembler.push_pdv(pdv, &mut events)?;
             for event in events.drain(..) {
@@ -815,6 +1060,7 @@ impl Session<'_> {
                 transfer_syntax,
                 writer: None,
                 failure: Some(failure),
+                tagger: None,
             };
         }
         let mut meta = FileMeta::new(
@@ -824,17 +1070,29 @@ impl Session<'_> {
         );
         meta.source_application_entity_title = Some(self.calling_ae.clone());
         match PartialObject::create(&self.inner.config.storage_dir, &meta) {
-            Ok(writer) => Incoming::Store {
-                rq,
-                transfer_syntax,
-                writer: Some(writer),
-                failure: None,
-            },
+            Ok(writer) => {
+                let tagger = self.integrity.as_ref().map(|i| {
+                    i.session.tagger(
+                        rq.message_id,
+                        &rq.affected_sop_class_uid,
+                        &rq.affected_sop_instance_uid,
+                        &transfer_syntax,
+                    )
+                });
+                Incoming::Store {
+                    rq,
+                    transfer_syntax,
+                    writer: Some(writer),
+                    failure: None,
+                    tagger,
+                }
+            }
             Err(e) => Incoming::Store {
                 rq,
                 transfer_syntax,
                 writer: None,
                 failure: Some((status::OUT_OF_RESOURCES, format!("cannot create file: {e}"))),
+                tagger: None,
             },
         }
     }
@@ -843,15 +1101,27 @@ impl Session<'_> {
         if let Some((
             _,
             Incoming::Store {
-                writer, failure, ..
+                writer,
+                failure,
+                tagger,
+                ..
             },
         )) = &mut self.current
         {
             if let Some(w) = writer {
-                if let Err(e) = w.write(data) {
-                    // Dropping the writer removes the temporary file.
-                    *writer = None;
-                    *failure = Some((status::OUT_OF_RESOURCES, format!("cannot write: {e}")));
+                match w.write(data) {
+                    // The tag is computed over the bytes as they are written.
+                    Ok(()) => {
+                        if let Some(t) = tagger {
+                            t.update(data);
+                        }
+                    }
+                    Err(e) => {
+                        // Dropping the writer removes the temporary file.
+                        *writer = None;
+                        *tagger = None;
+                        *failure = Some((status::OUT_OF_RESOURCES, format!("cannot write: {e}")));
+                    }
                 }
             }
         }
@@ -861,51 +1131,189 @@ impl Session<'_> {
         let Some((context_id, incoming)) = self.current.take() else {
             return Ok(());
         };
-        let response = match incoming {
-            Incoming::Other { response } => response,
+        match incoming {
+            Incoming::Other { response } => match response {
+                Some(rsp) => self.conn.send_command(context_id, &rsp, self.peer_max),
+                None => Ok(()),
+            },
+            // With integrity in force every C-STORE data set is followed by its
+            // tag, even one we refuse: answer once the tag is in.
+            store @ Incoming::Store { .. } if self.integrity.is_some() => {
+                self.awaiting_tag = Some((context_id, store));
+                Ok(())
+            }
             Incoming::Store {
                 rq,
                 transfer_syntax,
                 writer,
                 failure,
+                ..
             } => {
                 let (status, comment) = match (writer, failure) {
                     (_, Some(failure)) => (failure.0, Some(failure.1)),
                     (None, None) => (status::OUT_OF_RESOURCES, None),
-                    (Some(writer), None) => self.finish_store(&rq, transfer_syntax, writer),
+                    (Some(writer), None) => self.finish_store(&rq, transfer_syntax, writer, None),
                 };
-                let mut rsp = CStoreRsp::to_request(&rq, status);
-                rsp.error_comment = comment.map(|c| truncate(&c, MAX_ERROR_COMMENT));
-                Some(Message::CStoreRsp(rsp))
+                self.respond_store(context_id, &rq, status, comment)
             }
-        };
-        match response {
-            Some(rsp) => self.conn.send_command(context_id, &rsp, self.peer_max),
-            None => Ok(()),
         }
     }
 
-    /// Makes the object durable, then asks the handler. Returns the status.
+    fn respond_store(
+        &mut self,
+        context_id: u8,
+        rq: &CStoreRq,
+        status: u16,
+        comment: Option<String>,
+    ) -> Result<(), NetError> {
+        let mut rsp = CStoreRsp::to_request(rq, status);
+        rsp.error_comment = comment.map(|c| truncate(&c, MAX_ERROR_COMMENT));
+        self.conn
+            .send_command(context_id, &Message::CStoreRsp(rsp), self.peer_max)
+    }
+
+    /// The tag PDV of the C-STORE awaiting it: compare, then store or refuse.
+    /// An error (no C-STORE awaiting, malformed, another message's) aborts.
+    fn on_tag_pdv(&mut self, pdv: &Pdv) -> Result<(), NetError> {
+        let Some((context_id, incoming)) = self.awaiting_tag.take() else {
+            return Err(NetError::Protocol(
+                "integrity tag received while no C-STORE awaits one".into(),
+            ));
+        };
+        let Incoming::Store {
+            rq,
+            transfer_syntax,
+            writer,
+            failure,
+            tagger,
+        } = incoming
+        else {
+            return Err(NetError::Protocol(
+                "integrity tag received for a message other than a C-STORE".into(),
+            ));
+        };
+        if !pdv.is_command || !pdv.is_last {
+            return Err(NetError::Protocol(
+                "integrity tag PDV without its command and last bits".into(),
+            ));
+        }
+        let (message_id, tag) = decode_tag_pdv(&pdv.data)?;
+        if message_id != rq.message_id {
+            return Err(NetError::Protocol(format!(
+                "integrity tag for message {message_id} while message {} awaits one",
+                rq.message_id
+            )));
+        }
+        let (status, comment) = match (writer, failure, tagger) {
+            (_, Some(failure), _) => (failure.0, Some(failure.1)),
+            (Some(writer), None, Some(tagger)) => {
+                if ct_eq(&tagger.finish(), &tag) {
+                    let key_id = self
+                        .integrity
+                        .as_ref()
+                        .map(|i| i.key_id.clone())
+                        .unwrap_or_default();
+                    self.finish_store(&rq, transfer_syntax, writer, Some((key_id, tag)))
+                } else {
+                    drop(writer); // removes the temporary file
+                    self.integrity_failed(&rq, "tag mismatch")
+                }
+            }
+            _ => (status::OUT_OF_RESOURCES, None),
+        };
+        self.respond_store(context_id, &rq, status, comment)
+    }
+
+    /// The C-STORE awaiting its tag gets none (another message began, or the
+    /// DIMSE timeout passed): refuse it.
+    fn tag_missing(&mut self) -> Result<(), NetError> {
+        let Some((context_id, incoming)) = self.awaiting_tag.take() else {
+            return Ok(());
+        };
+        let Incoming::Store {
+            rq,
+            writer,
+            failure,
+            ..
+        } = incoming
+        else {
+            return Ok(());
+        };
+        drop(writer);
+        let (status, comment) = match failure {
+            Some(f) => (f.0, Some(f.1)),
+            None => self.integrity_failed(&rq, "tag missing"),
+        };
+        self.respond_store(context_id, &rq, status, comment)
+    }
+
+    fn integrity_failed(&self, rq: &CStoreRq, detail: &str) -> (u16, Option<String>) {
+        let handler = &self.inner.handler;
+        let uid = &rq.affected_sop_instance_uid;
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            handler.on_integrity_failure(self.peer, uid, detail);
+        }));
+        (
+            INTEGRITY_CHECK_FAILED,
+            Some(format!("integrity check failed: {detail}")),
+        )
+    }
+
+    /// Makes the object durable, records it in the manifest, then asks the
+    /// handler. Returns the status.
     fn finish_store(
         &self,
         rq: &CStoreRq,
         transfer_syntax: String,
         writer: PartialObject,
+        integrity: Option<(String, [u8; TAG_LEN])>,
     ) -> (u16, Option<String>) {
-        let (path, size) = match writer.finish() {
+        let done = match writer.finish() {
             Ok(done) => done,
             Err(e) => return (status::OUT_OF_RESOURCES, Some(format!("cannot store: {e}"))),
         };
+        let entry = ManifestEntry {
+            file: done
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            sop_class_uid: rq.affected_sop_class_uid.clone(),
+            sop_instance_uid: rq.affected_sop_instance_uid.clone(),
+            transfer_syntax: transfer_syntax.clone(),
+            size: done.size,
+            sha256: done.sha256,
+            key_id: integrity.as_ref().map(|(k, _)| k.clone()),
+            tag: integrity.as_ref().map(|(_, t)| *t),
+            calling_ae: self.calling_ae.clone(),
+            called_ae: self.called_ae.clone(),
+            peer: self.peer.to_string(),
+            peer_certificate_subject: self
+                .peer_certificate
+                .as_ref()
+                .and_then(|c| c.subject.clone()),
+            stored_at: format_rfc3339(SystemTime::now()),
+        };
+        if let Err(e) = self.inner.manifest.append(&entry) {
+            // Unrecorded means unverifiable: not stored; the peer may retry.
+            let _ = std::fs::remove_file(&done.path);
+            return (
+                status::OUT_OF_RESOURCES,
+                Some(format!("cannot write the manifest: {e}")),
+            );
+        }
         let obj = StoredObject {
-            path,
+            path: done.path,
             sop_class_uid: rq.affected_sop_class_uid.clone(),
             sop_instance_uid: rq.affected_sop_instance_uid.clone(),
             transfer_syntax,
             calling_ae: self.calling_ae.clone(),
             called_ae: self.called_ae.clone(),
             peer: self.peer,
-            size,
+            size: done.size,
             peer_certificate: self.peer_certificate.clone(),
+            sha256: done.sha256,
+            integrity,
         };
         let handler = &self.inner.handler;
         match catch_unwind(AssertUnwindSafe(|| handler.on_stored(&obj))) {
@@ -1005,6 +1413,69 @@ mod tests {
             !identity_allows(&config, None, "CT1"),
             "binding needs a certificate"
         );
+    }
+
+    #[test]
+    fn integrity_negotiation() {
+        use crate::integrity::{IntegrityKey, NONCE_LEN};
+        let key = IntegrityKey::new("k", &[1; 32]).unwrap();
+        let ct = "1.2.840.10008.5.1.4.1.1.2";
+        let mut r = rq(
+            "STORE",
+            vec![
+                (1, ct, vec!["1.2.840.10008.1.2"]),
+                (3, INTEGRITY_SOP_CLASS, vec!["1.2.840.10008.1.2"]),
+            ],
+        );
+        let offer = |id: &str| SopClassExtended {
+            sop_class_uid: INTEGRITY_SOP_CLASS.into(),
+            service_class_application_information: IntegrityOffer {
+                key_id: id.into(),
+                nonce: [7; NONCE_LEN],
+            }
+            .encode()
+            .unwrap(),
+        };
+        r.user_info.sop_class_extended = vec![offer("k")];
+        let mut config = ScpConfig::default();
+        // No key: the context stays rejected like at any standard peer.
+        let (mut ac, _) = negotiate(&r, &config).unwrap();
+        assert_eq!(ac.presentation_contexts[1].result, 3);
+        assert!(matches!(
+            negotiate_integrity(&r, &config, &mut ac, b""),
+            IntegrityDecision::Off
+        ));
+
+        config.integrity = Some(IntegrityConfig::new(key.clone(), Policy::Required));
+        let (mut ac, _) = negotiate(&r, &config).unwrap();
+        let IntegrityDecision::Accepted(active) = negotiate_integrity(&r, &config, &mut ac, b"")
+        else {
+            panic!("not accepted");
+        };
+        assert_eq!(active.context_id, 3);
+        assert_eq!(ac.presentation_contexts[1].result, 0);
+        let answer = IntegrityAnswer::decode(
+            &ac.user_info.sop_class_extended[0].service_class_application_information,
+        )
+        .unwrap();
+        let scu_side =
+            SessionKey::derive(&key, &[7; NONCE_LEN], &answer.nonce, "SCU", "STORE", b"").unwrap();
+        assert_eq!(scu_side.confirm(), answer.confirm);
+
+        r.user_info.sop_class_extended = vec![offer("other")];
+        let (mut ac, _) = negotiate(&r, &config).unwrap();
+        match negotiate_integrity(&r, &config, &mut ac, b"") {
+            IntegrityDecision::Refused(why) => assert!(why.contains("\"other\""), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        config.integrity = Some(IntegrityConfig::new(key, Policy::Opportunistic));
+        let (mut ac, _) = negotiate(&r, &config).unwrap();
+        assert!(matches!(
+            negotiate_integrity(&r, &config, &mut ac, b""),
+            IntegrityDecision::Declined
+        ));
+        assert_eq!(ac.presentation_contexts[1].result, 3);
+        assert!(ac.user_info.sop_class_extended.is_empty());
     }
 
     #[test]

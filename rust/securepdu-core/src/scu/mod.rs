@@ -1,5 +1,10 @@
 //! The association-requestor (SCU): connect, negotiate, C-ECHO, C-STORE from
 //! memory or streamed from a Part 10 file, release, abort. Blocking.
+//!
+//! With [`ScuConfig::integrity`] set (policy not off), the integrity context
+//! and its 0x56 offer are proposed too (see [`crate::integrity`]); once the
+//! peer confirmed the key, every C-STORE's data set is tagged as it is sent and
+//! the tag follows the data set on the integrity context.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -15,10 +20,15 @@ use crate::dimse::{
     max_pdv_data, CEchoRq, CStoreRq, DatasetFragmenter, Event, Message, Priority, Reassembler,
     VERIFICATION_SOP_CLASS,
 };
+use crate::integrity::{
+    ct_eq, encode_tag_pdv, random_nonce, IntegrityAnswer, IntegrityConfig, IntegrityError,
+    IntegrityOffer, Policy, SessionKey, Tagger, INTEGRITY_SOP_CLASS, INTEGRITY_TRANSFER_SYNTAX,
+    NONCE_LEN, TAG_LEN, TLS_EXPORTER_LABEL, TLS_EXPORTER_LEN,
+};
 use crate::part10::{FileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
 use crate::pdu::{
-    AssociateAc, AssociateRq, PresentationContextRq, UserInformation, APPLICATION_CONTEXT_NAME,
-    PROTOCOL_VERSION,
+    AssociateAc, AssociateRq, PresentationContextRq, SopClassExtended, UserInformation,
+    APPLICATION_CONTEXT_NAME, PROTOCOL_VERSION,
 };
 use crate::store::{EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 use crate::tls::{PeerCertificate, Stream, TlsClient, TlsStream};
@@ -28,6 +38,7 @@ pub use crate::conn::DEFAULT_MAX_PDU;
 pub use crate::transport::{NetError, Timeouts};
 
 /// Most presentation contexts one A-ASSOCIATE-RQ can carry (odd IDs 1-255).
+/// With integrity protection on, the integrity context is one of them.
 pub const MAX_CONTEXTS: usize = 128;
 
 /// Maximum length assumed for a peer that announces none (PS3.8 leaves it open;
@@ -51,6 +62,8 @@ pub struct ScuConfig {
     pub max_pdu: u32,
     /// Timeouts.
     pub timeouts: Timeouts,
+    /// End-to-end integrity protection (`None`: off, like [`Policy::Off`]).
+    pub integrity: Option<IntegrityConfig>,
 }
 
 impl Default for ScuConfig {
@@ -61,6 +74,7 @@ impl Default for ScuConfig {
             contexts: Vec::new(),
             max_pdu: DEFAULT_MAX_PDU,
             timeouts: Timeouts::default(),
+            integrity: None,
         }
     }
 }
@@ -83,6 +97,18 @@ pub struct StoreOutcome {
     pub status: u16,
     /// Error Comment (0000,0902), if any.
     pub error_comment: Option<String>,
+    /// The integrity tag sent after the data set, when integrity protection is
+    /// active. A status of [`crate::integrity::INTEGRITY_CHECK_FAILED`] means
+    /// the peer computed another tag: the data set changed on the way.
+    pub integrity_tag: Option<[u8; TAG_LEN]>,
+}
+
+/// Integrity protection in force on an association.
+#[derive(Debug)]
+struct ActiveIntegrity {
+    context_id: u8,
+    key_id: String,
+    session: SessionKey,
 }
 
 /// An established association as requestor.
@@ -99,6 +125,9 @@ pub struct ScuAssociation {
     peer_max: u32,
     next_message_id: u16,
     reassembler: Reassembler,
+    /// ID of the integrity context, when it was proposed.
+    integrity_context: Option<u8>,
+    integrity: Option<ActiveIntegrity>,
 }
 
 impl ScuAssociation {
@@ -122,6 +151,21 @@ impl ScuAssociation {
         validate_ae_title(&config.called_ae, "called AE title")?;
         let proposed = proposed_contexts(&config.contexts)?;
         let timeouts = config.timeouts;
+        // Everything that can fail locally is checked before connecting.
+        let offer = match &config.integrity {
+            Some(ic) if ic.enabled() => Some(integrity_offer(ic, proposed.len())?),
+            _ => None,
+        };
+        let mut rq_contexts = proposed.clone();
+        let mut sop_class_extended = Vec::new();
+        if let Some(o) = &offer {
+            rq_contexts.push(PresentationContextRq {
+                id: o.context_id,
+                abstract_syntax: INTEGRITY_SOP_CLASS.to_owned(),
+                transfer_syntaxes: vec![INTEGRITY_TRANSFER_SYNTAX.to_owned()],
+            });
+            sop_class_extended.push(o.item.clone());
+        }
 
         let stream = transport::connect(host, port, timeouts.connect)?;
         let peer = transport::normalize_addr(stream.peer_addr()?);
@@ -147,14 +191,16 @@ impl ScuAssociation {
             called_ae: config.called_ae.trim().to_owned(),
             calling_ae: config.calling_ae.trim().to_owned(),
             application_context: APPLICATION_CONTEXT_NAME.to_owned(),
-            presentation_contexts: proposed.clone(),
+            presentation_contexts: rq_contexts,
             user_info: UserInformation {
                 max_pdu_length: Some(config.max_pdu),
                 implementation_class_uid: Some(IMPLEMENTATION_CLASS_UID.to_owned()),
                 implementation_version_name: Some(IMPLEMENTATION_VERSION_NAME.to_owned()),
+                sop_class_extended,
                 ..UserInformation::default()
             },
         };
+        let (calling_ae, called_ae) = (rq.calling_ae.clone(), rq.called_ae.clone());
         let now = Instant::now();
         conn.association_mut().request_association(rq, now)?;
         conn.flush(now)?;
@@ -201,6 +247,16 @@ impl ScuAssociation {
             .association()
             .peer_max_pdu_length()
             .unwrap_or(ASSUMED_PEER_MAX);
+        let integrity = match &offer {
+            None => None,
+            Some(o) => match establish_integrity(&conn, &ac, o, &calling_ae, &called_ae) {
+                Ok(active) => active,
+                Err(e) => {
+                    conn.abort();
+                    return Err(e);
+                }
+            },
+        };
         Ok(Self {
             conn,
             timeouts,
@@ -211,7 +267,20 @@ impl ScuAssociation {
             peer_max,
             next_message_id: 1,
             reassembler: Reassembler::new(),
+            integrity_context: offer.map(|o| o.context_id),
+            integrity,
         })
+    }
+
+    /// Whether end-to-end integrity protection is in force: the peer accepted
+    /// the integrity context and confirmed holding the same key.
+    pub fn integrity_active(&self) -> bool {
+        self.integrity.is_some()
+    }
+
+    /// The key id in use, when integrity protection is in force.
+    pub fn integrity_key_id(&self) -> Option<&str> {
+        self.integrity.as_ref().map(|i| i.key_id.as_str())
     }
 
     /// The presentation contexts the peer accepted.
@@ -220,11 +289,12 @@ impl ScuAssociation {
     }
 
     /// The proposed contexts the peer rejected: (ID, abstract syntax, result).
+    /// The integrity context is not listed (see [`Self::integrity_active`]).
     pub fn rejected_contexts(&self) -> Vec<(u8, String, u8)> {
         self.ac
             .presentation_contexts
             .iter()
-            .filter(|pc| pc.result != 0)
+            .filter(|pc| pc.result != 0 && Some(pc.id) != self.integrity_context)
             .map(|pc| {
                 let name = self
                     .proposed
@@ -315,24 +385,30 @@ impl ScuAssociation {
         sop_instance: &str,
         dataset: Bytes,
     ) -> Result<StoreOutcome, NetError> {
-        self.accepted_context(context_id)?;
+        let transfer_syntax = self.accepted_context(context_id)?.transfer_syntax.clone();
         let message_id = self.send_store_command(context_id, sop_class, sop_instance)?;
+        let mut tagger = self.tagger(message_id, sop_class, sop_instance, &transfer_syntax);
         let chunk = max_pdv_data(self.peer_max);
         let total = dataset.len();
         let mut start = 0usize;
         loop {
             let end = start.saturating_add(chunk).min(total);
             let is_last = end == total;
-            let sent = self
-                .conn
-                .send_pdv(context_id, false, is_last, dataset.slice(start..end));
+            let piece = dataset.slice(start..end);
+            if let Some(t) = &mut tagger {
+                t.update(&piece);
+            }
+            let sent = self.conn.send_pdv(context_id, false, is_last, piece);
             self.after_send(sent)?;
             if is_last {
                 break;
             }
             start = end;
         }
-        self.store_response(message_id)
+        let tag = self.send_tag(message_id, tagger)?;
+        let mut outcome = self.store_response(message_id)?;
+        outcome.integrity_tag = tag;
+        Ok(outcome)
     }
 
     /// C-STORE of a Part 10 file whose header is `meta` (from
@@ -374,6 +450,12 @@ impl ScuAssociation {
             &meta.media_storage_sop_class_uid,
             &meta.media_storage_sop_instance_uid,
         )?;
+        let mut tagger = self.tagger(
+            message_id,
+            &meta.media_storage_sop_class_uid,
+            &meta.media_storage_sop_instance_uid,
+            &meta.transfer_syntax_uid,
+        );
         let mut fragmenter = DatasetFragmenter::new(context_id, dataset_len, self.peer_max);
         while let Some(n) = fragmenter.next_chunk_len() {
             // read_to_end fills the vector's spare capacity without zeroing it
@@ -391,6 +473,9 @@ impl ScuAssociation {
                     format!("{} shrank while it was being sent", path.display()),
                 )));
             }
+            if let Some(t) = &mut tagger {
+                t.update(&chunk);
+            }
             let pdv = match fragmenter.pdv_for(Bytes::from(chunk)) {
                 Ok(pdv) => pdv,
                 Err(e) => {
@@ -401,7 +486,48 @@ impl ScuAssociation {
             let sent = self.conn.send_pdv(context_id, false, pdv.is_last, pdv.data);
             self.after_send(sent)?;
         }
-        self.store_response(message_id)
+        let tag = self.send_tag(message_id, tagger)?;
+        let mut outcome = self.store_response(message_id)?;
+        outcome.integrity_tag = tag;
+        Ok(outcome)
+    }
+
+    /// A tagger for the C-STORE `message_id`, when integrity is in force. The
+    /// UIDs are taken as the peer decodes them from the command (padding
+    /// stripped).
+    fn tagger(
+        &self,
+        message_id: u16,
+        sop_class: &str,
+        sop_instance: &str,
+        transfer_syntax: &str,
+    ) -> Option<Tagger> {
+        let strip = |s: &str| s.trim_matches(|c: char| c == '\0' || c == ' ').to_owned();
+        self.integrity.as_ref().map(|i| {
+            i.session.tagger(
+                message_id,
+                &strip(sop_class),
+                &strip(sop_instance),
+                &strip(transfer_syntax),
+            )
+        })
+    }
+
+    /// Sends the tag PDV after the data set; returns the tag.
+    fn send_tag(
+        &mut self,
+        message_id: u16,
+        tagger: Option<Tagger>,
+    ) -> Result<Option<[u8; TAG_LEN]>, NetError> {
+        let (Some(tagger), Some(ctx)) = (tagger, self.integrity.as_ref().map(|i| i.context_id))
+        else {
+            return Ok(None);
+        };
+        let tag = tagger.finish();
+        let data = Bytes::copy_from_slice(&encode_tag_pdv(message_id, &tag));
+        let sent = self.conn.send_pdv(ctx, true, true, data);
+        self.after_send(sent)?;
+        Ok(Some(tag))
     }
 
     /// A-RELEASE: sends the request, waits for the reply (answering a release
@@ -480,6 +606,7 @@ impl ScuAssociation {
             Message::CStoreRsp(rsp) => Ok(StoreOutcome {
                 status: rsp.status,
                 error_comment: rsp.error_comment,
+                integrity_tag: None,
             }),
             other => Err(unexpected_response(&other)),
         }
@@ -571,6 +698,103 @@ fn unexpected_response(message: &Message) -> NetError {
         "unexpected response with command field 0x{:04X}",
         message.command_field()
     ))
+}
+
+/// What the SCU proposes for integrity.
+struct Offer {
+    context_id: u8,
+    nonce: [u8; NONCE_LEN],
+    item: SopClassExtended,
+    config: IntegrityConfig,
+}
+
+/// The integrity context (the next odd ID after `n_contexts` others) and the
+/// 0x56 offer.
+fn integrity_offer(config: &IntegrityConfig, n_contexts: usize) -> Result<Offer, NetError> {
+    let context_id = n_contexts
+        .checked_mul(2)
+        .and_then(|n| n.checked_add(1))
+        .and_then(|id| u8::try_from(id).ok())
+        .ok_or_else(|| {
+            NetError::InvalidArgument(format!(
+                "{n_contexts} presentation contexts proposed; with integrity protection at most \
+                 {} fit (the integrity context takes one of the {MAX_CONTEXTS})",
+                MAX_CONTEXTS - 1
+            ))
+        })?;
+    let nonce = random_nonce()?;
+    let info = IntegrityOffer {
+        key_id: config.key.id().to_owned(),
+        nonce,
+    }
+    .encode()?;
+    Ok(Offer {
+        context_id,
+        nonce,
+        item: SopClassExtended {
+            sop_class_uid: INTEGRITY_SOP_CLASS.to_owned(),
+            service_class_application_information: info,
+        },
+        config: config.clone(),
+    })
+}
+
+/// Reads the peer's integrity answer from the A-ASSOCIATE-AC. `Ok(None)`: the
+/// peer does not do integrity and the policy allows that. An error means the
+/// association must be aborted.
+fn establish_integrity(
+    conn: &Connection<Stream>,
+    ac: &AssociateAc,
+    offer: &Offer,
+    calling_ae: &str,
+    called_ae: &str,
+) -> Result<Option<ActiveIntegrity>, NetError> {
+    let accepted = ac
+        .presentation_contexts
+        .iter()
+        .any(|pc| pc.id == offer.context_id && pc.result == 0);
+    let answer = ac
+        .user_info
+        .sop_class_extended
+        .iter()
+        .find(|x| x.sop_class_uid == INTEGRITY_SOP_CLASS);
+    let Some(answer) = answer.filter(|_| accepted) else {
+        if offer.config.policy != Policy::Required {
+            return Ok(None);
+        }
+        // A standard peer rejects the private context; a promiscuous one may
+        // accept it without understanding the 0x56 item.
+        let why = if accepted {
+            "it accepted the integrity context without answering the key negotiation"
+        } else {
+            "it rejected the integrity presentation context"
+        };
+        return Err(IntegrityError::Unsupported(why.into()).into());
+    };
+    let answer = IntegrityAnswer::decode(&answer.service_class_application_information)?;
+    let exporter = conn
+        .stream()
+        .export_keying_material(TLS_EXPORTER_LABEL, TLS_EXPORTER_LEN)?
+        .unwrap_or_default();
+    let session = SessionKey::derive(
+        &offer.config.key,
+        &offer.nonce,
+        &answer.nonce,
+        calling_ae,
+        called_ae,
+        &exporter,
+    )?;
+    if !ct_eq(&session.confirm(), &answer.confirm) {
+        return Err(IntegrityError::KeyMismatch {
+            key_id: offer.config.key.id().to_owned(),
+        }
+        .into());
+    }
+    Ok(Some(ActiveIntegrity {
+        context_id: offer.context_id,
+        key_id: offer.config.key.id().to_owned(),
+        session,
+    }))
 }
 
 fn deadline_after(now: Instant, d: Duration) -> Instant {

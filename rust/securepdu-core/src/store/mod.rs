@@ -3,7 +3,8 @@
 //! [`PartialObject`] streams a data set to a hidden temporary file in the
 //! storage directory, behind a Part 10 header; [`PartialObject::finish`] makes
 //! it durable (fsync), renames it to `<SOP Instance UID>.dcm` and fsyncs the
-//! directory. A partial object that is dropped unfinished deletes its temporary
+//! directory. The SHA-256 of the file is computed as it is written (for the
+//! integrity manifest), never by reading the file back. A partial object that is dropped unfinished deletes its temporary
 //! file, so an aborted transfer never leaves a file under a final name.
 //!
 //! [`validate_uid`] keeps a peer's SOP Instance UID from ever becoming a path
@@ -15,6 +16,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use ring::digest;
 
 use crate::dimse::VERIFICATION_SOP_CLASS;
 use crate::part10::FileMeta;
@@ -172,13 +175,34 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A received object being written to a temporary file. Dropping it unfinished
 /// removes the temporary file.
-#[derive(Debug)]
 pub struct PartialObject {
     dir: PathBuf,
     temp_path: PathBuf,
     final_name: String,
     file: Option<BufWriter<File>>,
     written: u64,
+    sha256: digest::Context,
+}
+
+/// A received object made durable by [`PartialObject::finish`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurableObject {
+    /// Its final path, `<dir>/<SOP Instance UID>.dcm`.
+    pub path: PathBuf,
+    /// File size (Part 10 header included).
+    pub size: u64,
+    /// SHA-256 of the whole file as written.
+    pub sha256: [u8; 32],
+}
+
+impl std::fmt::Debug for PartialObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartialObject")
+            .field("temp_path", &self.temp_path)
+            .field("final_name", &self.final_name)
+            .field("written", &self.written)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PartialObject {
@@ -201,15 +225,17 @@ impl PartialObject {
             final_name,
             file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
             written: 0,
+            sha256: digest::Context::new(&digest::SHA256),
         };
         obj.write(&meta.encode())?;
         Ok(obj)
     }
 
-    /// Appends data set bytes.
+    /// Appends data set bytes (hashing them in the same pass).
     pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
         let file = self.file.as_mut().ok_or_else(closed)?;
         file.write_all(data)?;
+        self.sha256.update(data);
         self.written = self.written.saturating_add(data.len() as u64);
         Ok(())
     }
@@ -231,9 +257,9 @@ impl PartialObject {
 
     /// Makes the object durable: flush, fsync, rename to `<SOP Instance UID>.dcm`
     /// (replacing an older copy of the same instance), fsync the directory.
-    /// Returns the final path and the file size. On error the temporary file is
-    /// removed.
-    pub fn finish(mut self) -> io::Result<(PathBuf, u64)> {
+    /// Returns the final path, the file size and its SHA-256. On error the
+    /// temporary file is removed.
+    pub fn finish(mut self) -> io::Result<DurableObject> {
         let writer = self.file.take().ok_or_else(closed)?;
         let file = writer.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
@@ -247,7 +273,16 @@ impl PartialObject {
             let _ = fs::remove_file(&final_path);
             return Err(e);
         }
-        Ok((final_path, self.written))
+        let mut sha256 = [0u8; 32];
+        let digest = self.sha256.clone().finish();
+        for (o, i) in sha256.iter_mut().zip(digest.as_ref()) {
+            *o = *i;
+        }
+        Ok(DurableObject {
+            path: final_path,
+            size: self.written,
+            sha256,
+        })
     }
 }
 
@@ -265,7 +300,7 @@ fn closed() -> io::Error {
 }
 
 /// fsyncs a directory so a rename in it survives a crash (POSIX; elsewhere a no-op).
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         File::open(dir)?.sync_all()
@@ -370,12 +405,13 @@ mod tests {
             .unwrap()
             .starts_with(".1.2.3.4."));
         obj.write(b"abcd").unwrap();
-        let (path, size) = obj.finish().unwrap();
-        assert_eq!(path, dir.path().join("1.2.3.4.dcm"));
-        assert_eq!(size, meta.dataset_offset + 4);
+        let done = obj.finish().unwrap();
+        assert_eq!(done.path, dir.path().join("1.2.3.4.dcm"));
+        assert_eq!(done.size, meta.dataset_offset + 4);
         assert!(!temp.exists());
-        let bytes = fs::read(&path).unwrap();
+        let bytes = fs::read(&done.path).unwrap();
         assert!(bytes.ends_with(b"abcd"));
+        assert_eq!(done.sha256, crate::integrity::sha256(&bytes));
 
         let mut dropped = PartialObject::create(dir.path(), &meta).unwrap();
         dropped.write(b"xy").unwrap();

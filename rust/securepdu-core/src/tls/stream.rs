@@ -309,6 +309,15 @@ impl TlsStream {
         })
     }
 
+    /// `len` bytes of keying material exported from the session (RFC 5705 /
+    /// RFC 8446 §7.5) under `label`, without context: both ends of the same
+    /// session get the same bytes, any other session different ones.
+    pub fn export_keying_material(&self, label: &[u8], len: usize) -> Result<Vec<u8>, TlsError> {
+        self.conn
+            .export_keying_material(vec![0u8; len], label, None)
+            .map_err(|e| TlsError::Other(format!("TLS exporter: {e}")))
+    }
+
     /// The underlying socket.
     pub fn tcp(&self) -> &TcpStream {
         &self.sock
@@ -416,6 +425,19 @@ pub enum Stream {
 }
 
 impl Stream {
+    /// Over TLS, keying material exported from the session (see
+    /// [`TlsStream::export_keying_material`]); `Ok(None)` over plain TCP.
+    pub fn export_keying_material(
+        &self,
+        label: &[u8],
+        len: usize,
+    ) -> Result<Option<Vec<u8>>, TlsError> {
+        match self {
+            Self::Plain(_) => Ok(None),
+            Self::Tls(t) => t.export_keying_material(label, len).map(Some),
+        }
+    }
+
     /// The peer's certificate, over TLS.
     pub fn peer_certificate_info(&self) -> Option<PeerCertificate> {
         match self {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::association::LocalError;
 use crate::dimse::DimseError;
+use crate::integrity::IntegrityError;
 use crate::part10::Part10Error;
 use crate::pdu::AbortReason;
 use crate::tls::TlsError;
@@ -58,6 +59,10 @@ pub enum NetError {
     InvalidArgument(String),
     /// TLS could not be set up or failed (see [`TlsError`] for the causes).
     Tls(TlsError),
+    /// End-to-end integrity could not be established: the peer holds another key
+    /// for the key id, or integrity is required and the peer does not support it.
+    /// The association has been aborted.
+    Integrity(IntegrityError),
 }
 
 // Written by hand: thiserror would take the `source` fields below for error sources.
@@ -87,6 +92,7 @@ impl std::fmt::Display for NetError {
             Self::Part10(e) => write!(f, "not a usable DICOM file: {e}"),
             Self::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
             Self::Tls(e) => write!(f, "TLS: {e}"),
+            Self::Integrity(e) => write!(f, "integrity: {e}"),
         }
     }
 }
@@ -99,6 +105,7 @@ impl std::error::Error for NetError {
             Self::Dimse(e) => Some(e),
             Self::Part10(e) => Some(e),
             Self::Tls(e) => Some(e),
+            Self::Integrity(e) => Some(e),
             _ => None,
         }
     }
@@ -121,6 +128,12 @@ impl From<io::Error> for NetError {
 impl From<TlsError> for NetError {
     fn from(e: TlsError) -> Self {
         Self::Tls(e)
+    }
+}
+
+impl From<IntegrityError> for NetError {
+    fn from(e: IntegrityError) -> Self {
+        Self::Integrity(e)
     }
 }
 
