@@ -289,7 +289,11 @@ def test_unsupported_abstract_syntax(scp: Any) -> None:
             assert not result.ok
             message = str(result.error or result.error_comment)
         assert "context" in message.lower(), message
-    assert not list(Path(server.storage_dir).glob("*"))
+    # Nothing stored: no object, no partial file, no manifest line.
+    leftovers = list(Path(server.storage_dir).glob("*"))
+    manifest = Path(server.storage_dir) / "securepdu-manifest.jsonl"
+    assert leftovers in ([], [manifest]), leftovers
+    assert not manifest.exists() or manifest.read_text() == ""
 
 
 def test_too_many_associations_is_rejected_transient(scp: Any) -> None:

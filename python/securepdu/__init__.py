@@ -27,6 +27,7 @@ from securepdu.errors import (
     AssociationAborted,
     AssociationRejected,
     DIMSEStatusError,
+    IntegrityError,
     LocalProtocolError,
     NetworkError,
     NoPresentationContext,
@@ -37,6 +38,7 @@ from securepdu.errors import (
     SecurePDUError,
     TLSError,
 )
+from securepdu.integrity import IntegrityKey, VerifyReport, verify
 from securepdu.scp import StorageSCP, StoreEvent
 from securepdu.tls import TLSConfig
 
@@ -47,6 +49,8 @@ __all__ = [
     "AssociationAborted",
     "AssociationRejected",
     "DIMSEStatusError",
+    "IntegrityError",
+    "IntegrityKey",
     "LocalProtocolError",
     "NetworkError",
     "NoPresentationContext",
@@ -60,6 +64,7 @@ __all__ = [
     "StoreResult",
     "TLSConfig",
     "TLSError",
+    "VerifyReport",
     "__version__",
     "associate",
     "contexts_for",
@@ -68,4 +73,5 @@ __all__ = [
     "pdu",
     "send",
     "uids",
+    "verify",
 ]

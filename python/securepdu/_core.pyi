@@ -15,11 +15,14 @@ __all__ = [
     "decode_pdu",
     "demo_pki",
     "encode_pdu",
+    "hmac_sha256_chunks",
+    "integrity_key_id",
     "events",
     "parse_file_meta",
     "read_file_meta",
     "states",
     "transition_table",
+    "verify_dir",
 ]
 
 __version__: str
@@ -59,6 +62,17 @@ def demo_pki() -> dict[str, str]:
     """PEM text of a throwaway PKI for the demo: ca_cert, server_cert, server_key,
     client_cert, client_key (server valid for localhost, 127.0.0.1, ::1)."""
 
+def integrity_key_id(text: str) -> str:
+    """The key id of an integrity key given as ``key_id:hex``; ValueError if invalid."""
+
+def hmac_sha256_chunks(key: bytes, chunks: list[bytes]) -> bytes:
+    """HMAC-SHA256 of the chunks, fed one by one to the streaming code transfers use."""
+
+def verify_dir(
+    path: str, key_text: str | None = None
+) -> tuple[list[str], list[str], list[str], list[str], list[tuple[int, str]], bool]:
+    """(ok, changed, missing, unknown, bad lines, macs checked) of a storage folder."""
+
 def read_file_meta(path: str) -> FileMeta:
     """Read the Part 10 header of the file at ``path`` (never the data set)."""
 
@@ -81,6 +95,7 @@ class ScuAssociation:
         acse_timeout: float,
         dimse_timeout: float,
         tls: dict[str, Any] | None = None,
+        integrity: tuple[str, str] | None = None,
     ) -> ScuAssociation: ...
     @property
     def accepted_contexts(self) -> list[tuple[int, str, str]]: ...
@@ -88,6 +103,8 @@ class ScuAssociation:
     def rejected_contexts(self) -> list[tuple[int, str, int]]: ...
     @property
     def peer_address(self) -> tuple[str, int]: ...
+    @property
+    def integrity_active(self) -> bool: ...
     @property
     def tls_version(self) -> str | None: ...
     @property
@@ -99,8 +116,10 @@ class ScuAssociation:
     def echo(self) -> int: ...
     def store_bytes(
         self, context_id: int, sop_class: str, sop_instance: str, data: bytes
-    ) -> tuple[int, str | None]: ...
-    def store_file(self, path: str, context_id: int, meta: FileMeta) -> tuple[int, str | None, int]: ...
+    ) -> tuple[int, str | None, str | None]: ...
+    def store_file(
+        self, path: str, context_id: int, meta: FileMeta
+    ) -> tuple[int, str | None, int, str | None]: ...
     def release(self) -> None: ...
     def abort(self) -> None: ...
 
@@ -123,8 +142,10 @@ class StorageServer:
         on_store: Callable[[tuple[Any, ...]], tuple[int, str | None] | None],
         on_association: Callable[[tuple[Any, ...]], None],
         on_tls_error: Callable[[tuple[Any, ...]], None],
+        on_event: Callable[[tuple[Any, ...]], None],
         tls: dict[str, Any] | None = None,
         allowed_calling_aes: dict[str, list[str]] | None = None,
+        integrity: tuple[str, str] | None = None,
     ) -> StorageServer: ...
     @property
     def address(self) -> tuple[str, int]: ...

@@ -24,6 +24,7 @@ from pydicom.uid import UID
 
 from securepdu import _core, uids
 from securepdu.errors import NoPresentationContext
+from securepdu.integrity import KeySource, resolve_integrity
 from securepdu.tls import TLSConfig
 
 __all__ = [
@@ -45,6 +46,10 @@ DEFAULT_MAX_PDU = 262144
 
 #: Presentation context IDs are odd numbers 1-255 (PS3.8 §9.3.2.2): 128 at most.
 MAX_CONTEXTS = 128
+
+#: The failure status a securepdu SCP answers when an object's integrity tag does
+#: not match (in the 0xCxxx "cannot understand" range).
+STATUS_INTEGRITY_FAILED = 0xC2A0
 
 StoreSource = Union[Dataset, str, "os.PathLike[str]", bytes, bytearray, memoryview]
 ContextSpec = tuple[str, Sequence[str]]
@@ -75,6 +80,9 @@ class StoreResult:
     sop_instance_uid: str | None = None
     error: str | None = None
     size: int = 0
+    #: The securepdu integrity tag (HMAC-SHA256, hex) sent with the object, when
+    #: integrity was active; the receiver recorded the same in its manifest.
+    integrity_tag: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -182,6 +190,11 @@ class Association:
         return self._inner.peer_max_pdu
 
     @property
+    def integrity_active(self) -> bool:
+        """Whether each store on this association carries a securepdu integrity tag."""
+        return self._inner.integrity_active
+
+    @property
     def tls_version(self) -> str | None:
         """The TLS version in use ("TLSv1.3", "TLSv1.2"), or None on plain TCP."""
         return self._inner.tls_version
@@ -234,8 +247,10 @@ class Association:
         if ctx is None:
             return self._store_dataset(dcmread(path), path)
         started = time.perf_counter()
-        status, comment, size = self._inner.store_file(os.fspath(path), ctx.id, meta)
-        result = StoreResult(status, comment, path, meta.sop_class_uid, meta.sop_instance_uid, size=size)
+        status, comment, size, tag = self._inner.store_file(os.fspath(path), ctx.id, meta)
+        result = StoreResult(
+            status, comment, path, meta.sop_class_uid, meta.sop_instance_uid, size=size, integrity_tag=tag
+        )
         self._log_store(result, time.perf_counter() - started)
         return result
 
@@ -260,12 +275,16 @@ class Association:
         self, ctx: AcceptedContext, sop_class: str, sop_instance: str, payload: bytes, path: Path | None
     ) -> StoreResult:
         started = time.perf_counter()
-        status, comment = self._inner.store_bytes(ctx.id, sop_class, sop_instance, payload)
-        result = StoreResult(status, comment, path, sop_class, sop_instance, size=len(payload))
+        status, comment, tag = self._inner.store_bytes(ctx.id, sop_class, sop_instance, payload)
+        result = StoreResult(status, comment, path, sop_class, sop_instance, size=len(payload), integrity_tag=tag)
         self._log_store(result, time.perf_counter() - started)
         return result
 
     def _log_store(self, result: StoreResult, seconds: float) -> None:
+        if result.status == STATUS_INTEGRITY_FAILED:
+            log.warning(
+                "C-STORE %s refused by the peer: %s", result.sop_instance_uid, result.error_comment or "integrity check failed"
+            )
         log.info(
             "C-STORE %s %s -> status 0x%04X%s (%d bytes, %.1f ms)",
             result.sop_instance_uid,
@@ -322,6 +341,8 @@ def associate(
     acse_timeout: float = 30.0,
     dimse_timeout: float = 60.0,
     tls: TLSConfig | None = None,
+    integrity: str | None = None,
+    integrity_key: KeySource = None,
 ) -> Association:
     """Opens an association with the peer at ``host`` (IPv4, IPv6 literal with or
     without brackets, ``fe80::1%eth0``, or a host name) and ``port``.
@@ -332,7 +353,12 @@ def associate(
     ``dimse_timeout`` each wait for a response. With ``tls`` the connection is
     TLS (see :class:`~securepdu.TLSConfig`): the server's certificate and host
     name are checked, and TLS failures raise a
-    :class:`~securepdu.errors.TLSError` subclass naming the cause. Raises
+    :class:`~securepdu.errors.TLSError` subclass naming the cause. With
+    ``integrity_key`` (an :class:`~securepdu.IntegrityKey` or a key file) each
+    object carries an HMAC-SHA256 tag the receiver checks before it answers;
+    ``integrity`` is "opportunistic" (the default with a key: used when the peer
+    is a securepdu peer with the same key), "required" (raise
+    :class:`~securepdu.errors.IntegrityError` otherwise) or "off". Raises
     :class:`~securepdu.errors.AssociationRejected` with the peer's reason when it
     refuses.
     """
@@ -343,8 +369,11 @@ def associate(
         entry = (str(abstract), [str(t) for t in tss])
         if entry not in proposed:
             proposed.append(entry)
-    if len(proposed) > MAX_CONTEXTS:
-        raise ValueError(f"{len(proposed)} presentation contexts proposed; an association carries at most 128")
+    integrity_setting = resolve_integrity(integrity, integrity_key)
+    # securepdu integrity proposes one private context of its own.
+    limit = MAX_CONTEXTS - (1 if integrity_setting else 0)
+    if len(proposed) > limit:
+        raise ValueError(f"{len(proposed)} presentation contexts proposed; this association carries at most {limit}")
     started = time.perf_counter()
     inner = _core.ScuAssociation.connect(
         host,
@@ -357,6 +386,7 @@ def associate(
         float(acse_timeout),
         float(dimse_timeout),
         tls._client_options() if tls is not None else None,
+        integrity_setting,
     )
     assoc = Association(inner, calling_ae, called_ae)
     log.info(
@@ -367,7 +397,8 @@ def associate(
         (time.perf_counter() - started) * 1000,
         len(assoc.accepted_contexts),
         len(proposed),
-        f", {assoc.tls_version} {assoc.cipher_suite}" if assoc.tls_version else "",
+        (f", {assoc.tls_version} {assoc.cipher_suite}" if assoc.tls_version else "")
+        + (", integrity on" if assoc.integrity_active else ""),
     )
     return assoc
 
@@ -393,6 +424,10 @@ def send(
     Association-level failures (rejection, network errors) raise.
     """
     files = list(iter_files(paths))
+    # Room for the object contexts: 128 less Verification and, when integrity is
+    # on, its private context.
+    integrity_on = resolve_integrity(options.get("integrity"), options.get("integrity_key")) is not None
+    room = MAX_CONTEXTS - 1 - (1 if integrity_on else 0)
     results: dict[int, StoreResult] = {}
     batches: list[tuple[list[tuple[str, list[str]]], list[int]]] = []
     contexts: dict[tuple[str, tuple[str, ...]], None] = {}
@@ -404,7 +439,7 @@ def send(
             results[i] = StoreResult(None, path=path, error=f"not a DICOM Part 10 file: {exc}")
             continue
         key = _proposal_for(meta.sop_class_uid, meta.transfer_syntax)
-        if key not in contexts and len(contexts) >= MAX_CONTEXTS - 1:
+        if key not in contexts and len(contexts) >= room:
             batches.append(([(a, list(t)) for a, t in contexts], members))
             contexts, members = {}, []
         contexts.setdefault(key, None)

@@ -14,6 +14,7 @@ The hierarchy is small on purpose::
     ├── NetworkError (also OSError)           connecting, reading or writing failed
     ├── NoPresentationContext (also ValueError) nothing accepted fits the object
     ├── DIMSEStatusError                      a DIMSE response had a failure status
+    ├── IntegrityError                        integrity keys, negotiation or tags failed
     └── TLSError                              the TLS layer refused or failed
         ├── TLSConfigError (also ValueError)  bad PEM file, unknown cipher name, ...
         ├── UntrustedCertificateError         the peer's issuer is not trusted
@@ -49,6 +50,7 @@ __all__ = [
     "CertificateExpiredError",
     "ClientCertificateError",
     "HostnameMismatchError",
+    "IntegrityError",
     "NoCommonTLSParametersError",
     "PlainTCPToTLSPortError",
     "TLSConfigError",
@@ -270,3 +272,9 @@ class PlainTCPToTLSPortError(TLSError):
 class TLSToPlainPortError(TLSError):
     """We spoke TLS to a port that expects plain DICOM (drop ``tls=`` or use the
     peer's TLS port)."""
+
+
+class IntegrityError(SecurePDUError):
+    """End-to-end integrity failed: an unusable key, a peer holding another key for
+    the same key id, a peer without securepdu integrity where it is required, or a
+    tag that does not match."""

@@ -19,6 +19,7 @@ from pydicom import Dataset, dcmread
 
 from securepdu import _core
 from securepdu.association import DEFAULT_MAX_PDU
+from securepdu.integrity import KeySource, resolve_integrity
 from securepdu.tls import TLSConfig
 
 __all__ = ["StorageSCP", "StoreEvent", "STATUS_HANDLER_FAILED"]
@@ -48,6 +49,12 @@ class StoreEvent:
     #: Subject of the client's verified TLS certificate (e.g. "O=Hospital,CN=CT1"),
     #: or None without mutual TLS.
     peer_certificate_subject: str | None = None
+    #: SHA-256 (hex) of the stored file, computed while it was written; also in
+    #: the manifest.
+    sha256: str = ""
+    #: The sender's integrity tag (hex) and its key id, when integrity was active.
+    integrity_tag: str | None = None
+    integrity_key_id: str | None = None
     _cache: dict[str, Dataset] = field(default_factory=dict, repr=False, compare=False)
 
     def dataset(self) -> Dataset:
@@ -83,6 +90,14 @@ class StorageSCP:
     certificate from it (mutual TLS). The handshake runs in the association's
     own thread, so a slow or plain-TCP client holds up no one else; TLS
     failures are logged with their cause and the peer's address.
+
+    With ``integrity_key`` every object sent by a securepdu peer holding the same
+    key carries a tag, checked in constant time before the object is made durable
+    and Success is sent; a mismatch deletes the object and answers 0xC2A0.
+    ``integrity="required"`` refuses associations without it. Whatever the
+    setting, each stored object gets a line in ``securepdu-manifest.jsonl`` in
+    the storage folder (its SHA-256, the tag and the sender); see
+    :func:`securepdu.verify`.
     """
 
     def __init__(
@@ -98,6 +113,8 @@ class StorageSCP:
         dimse_timeout: float = 60.0,
         idle_timeout: float = 120.0,
         tls: TLSConfig | None = None,
+        integrity: str | None = None,
+        integrity_key: KeySource = None,
     ) -> None:
         self.ae_title = ae_title
         self.storage_dir = Path(storage_dir)
@@ -109,6 +126,8 @@ class StorageSCP:
         self.dimse_timeout = dimse_timeout
         self.idle_timeout = idle_timeout
         self.tls = tls
+        # Checked now, so a bad key or policy fails here rather than at serve().
+        self._integrity = resolve_integrity(integrity, integrity_key)
         self._server: _core.StorageServer | None = None
 
     # -- running -----------------------------------------------------------
@@ -130,8 +149,10 @@ class StorageSCP:
             self._dispatch,
             self._on_association,
             self._on_tls_error,
+            self._on_event,
             self.tls._server_options() if self.tls is not None else None,
             {k: list(v) for k, v in self.tls.allowed_calling_aes.items()} if self.tls is not None else None,
+            self._integrity,
         )
         self._server = server
         log.info("listening on %s as %s, storing into %s", _fmt_addr(server.address), self.ae_title, self.storage_dir)
@@ -190,8 +211,11 @@ class StorageSCP:
 
     # -- called from the Rust core ----------------------------------------
     def _dispatch(self, info: tuple[Any, ...]) -> tuple[int, str | None] | None:
-        path, sop_class, sop_instance, ts, calling, called, peer, size, subject = info
-        event = StoreEvent(Path(path), sop_class, sop_instance, ts, calling, called, tuple(peer), size, subject)
+        path, sop_class, sop_instance, ts, calling, called, peer, size, subject, sha256, integrity = info
+        key_id, tag = integrity if integrity is not None else (None, None)
+        event = StoreEvent(
+            Path(path), sop_class, sop_instance, ts, calling, called, tuple(peer), size, subject, sha256, tag, key_id
+        )
         log.info(
             "stored %s from %s (%s) as %s, %d bytes", sop_instance, calling, _fmt_addr(event.peer_address), path, size
         )
@@ -206,14 +230,19 @@ class StorageSCP:
             return None
         return (int(status), None)
 
+    def _on_event(self, info: tuple[Any, ...]) -> None:
+        kind, peer, first, second, detail = info
+        if kind == "refused":
+            log.warning("association from %s at %s to %s refused: %s", first, _fmt_addr(tuple(peer)), second, detail)
+        else:
+            log.warning("integrity check failed for %s from %s: %s", first, _fmt_addr(tuple(peer)), detail)
+
     def _on_tls_error(self, info: tuple[Any, ...]) -> None:
         peer, message = info
         log.warning("TLS with %s failed: %s", _fmt_addr(tuple(peer)), message)
 
     def _on_association(self, info: tuple[Any, ...]) -> None:
-        peer, calling, called, accepted, detail = info
+        peer, calling, called, accepted, _detail = info
+        # Refusals are logged by _on_event, which carries the reason.
         if accepted:
             log.info("association from %s at %s to %s accepted", calling, _fmt_addr(tuple(peer)), called)
-        else:
-            why = f": {detail}" if detail else ""
-            log.warning("association from %s at %s to %s refused%s", calling, _fmt_addr(tuple(peer)), called, why)

@@ -79,7 +79,9 @@ def test_pynetdicom_store_into_storage_scp(
         assoc.release()
     stored = scp.stored()
     assert set(stored) == set(sent)
-    assert sorted(p.name for p in scp.storage.iterdir()) == sorted(f"{uid}.dcm" for uid in sent)
+    # Exactly the objects (and the SCP's manifest of them), nothing else.
+    names = sorted(p.name for p in scp.storage.iterdir() if p.name != "securepdu-manifest.jsonl")
+    assert names == sorted(f"{uid}.dcm" for uid in sent)
     for uid, path in sent.items():
         event = stored[uid]
         assert event.called_ae == SCP_AET

@@ -22,6 +22,7 @@ pyo3::import_exception!(securepdu.errors, NetworkError);
 pyo3::import_exception!(securepdu.errors, TimeoutError);
 pyo3::import_exception!(securepdu.errors, SecurePDUError);
 pyo3::import_exception!(securepdu.errors, TLSError);
+pyo3::import_exception!(securepdu.errors, IntegrityError);
 pyo3::import_exception!(securepdu.errors, TLSConfigError);
 pyo3::import_exception!(securepdu.errors, UntrustedCertificateError);
 pyo3::import_exception!(securepdu.errors, CertificateExpiredError);
@@ -126,6 +127,7 @@ fn net_error(err: NetError) -> PyErr {
         NetError::Local(_) => LocalProtocolError::new_err(message),
         NetError::Part10(_) | NetError::InvalidArgument(_) => PyValueError::new_err(message),
         NetError::Tls(e) => tls_error(&e, message),
+        NetError::Integrity(_) => IntegrityError::new_err(message),
         _ => SecurePDUError::new_err(message),
     }
 }

@@ -7,6 +7,7 @@
 mod demo;
 mod error;
 mod fsm;
+mod integrity;
 mod net;
 mod pdu;
 
@@ -69,6 +70,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fsm::actions, m)?)?;
     m.add_function(wrap_pyfunction!(net::read_file_meta, m)?)?;
     m.add_function(wrap_pyfunction!(demo::demo_pki, m)?)?;
+    m.add_function(wrap_pyfunction!(integrity::integrity_key_id, m)?)?;
+    m.add_function(wrap_pyfunction!(integrity::hmac_sha256_chunks, m)?)?;
+    m.add_function(wrap_pyfunction!(integrity::verify_dir, m)?)?;
     m.add_function(wrap_pyfunction!(net::parse_file_meta, m)?)?;
     m.add_class::<net::FileMeta>()?;
     m.add_class::<net::ScuAssociationPy>()?;

@@ -25,6 +25,7 @@ use securepdu_core::tls::{
 use securepdu_core::transport::{NetError, Timeouts};
 
 use crate::error::Error;
+use securepdu_core::integrity::to_hex;
 
 fn duration(seconds: f64, name: &str) -> Result<Duration, Error> {
     Duration::try_from_secs_f64(seconds).map_err(|_| {
@@ -157,6 +158,7 @@ pub(crate) struct ScuAssociationPy {
     accepted: Vec<(u8, String, String)>,
     rejected: Vec<(u8, String, u8)>,
     tls_session: Option<(String, String)>,
+    integrity_active: bool,
     peer: SocketAddr,
     peer_max: u32,
 }
@@ -174,7 +176,7 @@ impl ScuAssociationPy {
     /// Connects and negotiates; raises AssociationRejected, TimeoutError, NetworkError.
     #[staticmethod]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (host, port, calling_ae, called_ae, contexts, max_pdu, connect_timeout, acse_timeout, dimse_timeout, tls=None))]
+    #[pyo3(signature = (host, port, calling_ae, called_ae, contexts, max_pdu, connect_timeout, acse_timeout, dimse_timeout, tls=None, integrity=None))]
     fn connect(
         py: Python<'_>,
         host: String,
@@ -187,8 +189,10 @@ impl ScuAssociationPy {
         acse_timeout: f64,
         dimse_timeout: f64,
         tls: Option<Bound<'_, PyDict>>,
+        integrity: Option<(String, String)>,
     ) -> PyResult<Self> {
         let tls = tls.map(|d| tls_client(py, &d)).transpose()?;
+        let integrity = crate::integrity::config(integrity)?;
         let timeouts = Timeouts {
             connect: duration(connect_timeout, "timeout")?,
             acse: duration(acse_timeout, "acse_timeout")?,
@@ -201,6 +205,7 @@ impl ScuAssociationPy {
             contexts,
             max_pdu,
             timeouts,
+            integrity,
         };
         let assoc = py
             .detach(|| ScuAssociation::connect_tls(&host, port, config, tls.as_ref()))
@@ -212,6 +217,7 @@ impl ScuAssociationPy {
             .collect();
         Ok(Self {
             accepted,
+            integrity_active: assoc.integrity_active(),
             tls_session: assoc.tls_session(),
             rejected: assoc.rejected_contexts(),
             peer: assoc.peer_addr(),
@@ -236,6 +242,12 @@ impl ScuAssociationPy {
     #[getter]
     fn peer_address(&self) -> (String, u16) {
         addr_tuple(self.peer)
+    }
+
+    /// Whether securepdu integrity tags protect this association's stores.
+    #[getter]
+    fn integrity_active(&self) -> bool {
+        self.integrity_active
     }
 
     /// The negotiated TLS version (e.g. "TLSv1.3"), or None on plain TCP.
@@ -267,7 +279,8 @@ impl ScuAssociationPy {
         Ok(py.detach(|| self.lock().echo()).map_err(Error::from)?)
     }
 
-    /// C-STORE of an encoded data set; returns (status, error comment).
+    /// C-STORE of an encoded data set; returns (status, error comment, integrity tag
+    /// as hex or None).
     fn store_bytes(
         &self,
         py: Python<'_>,
@@ -275,7 +288,7 @@ impl ScuAssociationPy {
         sop_class: &str,
         sop_instance: &str,
         data: PyBackedBytes,
-    ) -> PyResult<(u16, Option<String>)> {
+    ) -> PyResult<(u16, Option<String>, Option<String>)> {
         // Zero-copy: the fragments sent are slices of the Python bytes object.
         let buf = bytes::Bytes::from_owner(data);
         let keep = buf.clone(); // released here, attached, not in the detached closure
@@ -285,25 +298,31 @@ impl ScuAssociationPy {
         });
         drop(keep);
         let outcome = outcome.map_err(Error::from)?;
-        Ok((outcome.status, outcome.error_comment))
+        let tag = outcome.integrity_tag.map(|t| to_hex(&t));
+        Ok((outcome.status, outcome.error_comment, tag))
     }
 
     /// C-STORE of a Part 10 file streamed from disk; returns (status, error comment,
-    /// bytes sent).
+    /// bytes sent, integrity tag as hex or None).
     fn store_file(
         &self,
         py: Python<'_>,
         path: PathBuf,
         context_id: u8,
         meta: &FileMeta,
-    ) -> PyResult<(u16, Option<String>, u64)> {
+    ) -> PyResult<(u16, Option<String>, u64, Option<String>)> {
         let outcome = py
             .detach(|| self.lock().store_file(&path, context_id, &meta.inner))
             .map_err(Error::from)?;
         let size = std::fs::metadata(&path)
             .map(|m| m.len().saturating_sub(meta.inner.dataset_offset))
             .unwrap_or(0);
-        Ok((outcome.status, outcome.error_comment, size))
+        Ok((
+            outcome.status,
+            outcome.error_comment,
+            size,
+            outcome.integrity_tag.map(|t| to_hex(&t)),
+        ))
     }
 
     /// A-RELEASE, then close.
@@ -322,6 +341,19 @@ struct PyHandler {
     on_store: Py<PyAny>,
     on_association: Py<PyAny>,
     on_tls_error: Py<PyAny>,
+    on_event: Py<PyAny>,
+}
+
+impl PyHandler {
+    /// Reports a refusal or an integrity failure to Python (for its log).
+    fn event(&self, info: (&str, (String, u16), &str, &str, &str)) {
+        Python::attach(|py| {
+            if let Err(err) = self.on_event.call1(py, (info,)) {
+                // A logging hook must not end an association; report it as Python does.
+                err.write_unraisable(py, None);
+            }
+        });
+    }
 }
 
 impl StoreHandler for PyHandler {
@@ -339,6 +371,10 @@ impl StoreHandler for PyHandler {
                 obj.peer_certificate
                     .as_ref()
                     .and_then(|c| c.subject.clone()),
+                to_hex(&obj.sha256),
+                obj.integrity
+                    .as_ref()
+                    .map(|(key_id, tag)| (key_id.clone(), to_hex(tag))),
             );
             let answer = self
                 .on_store
@@ -354,6 +390,14 @@ impl StoreHandler for PyHandler {
                 error_comment,
             }))
         })
+    }
+
+    fn on_refused(&self, peer: SocketAddr, calling: &str, called: &str, reason: &str) {
+        self.event(("refused", addr_tuple(peer), calling, called, reason));
+    }
+
+    fn on_integrity_failure(&self, peer: SocketAddr, sop_instance_uid: &str, detail: &str) {
+        self.event(("integrity", addr_tuple(peer), sop_instance_uid, "", detail));
     }
 
     fn on_tls_error(&self, peer: SocketAddr, error: &TlsError) {
@@ -423,7 +467,7 @@ impl StorageServer {
     /// Binds the listening socket; raises NetworkError if the address is taken.
     #[new]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (host, port, ae_title, storage_dir, require_called_ae, max_associations, max_pdu, acse_timeout, dimse_timeout, idle_timeout, on_store, on_association, on_tls_error, tls=None, allowed_calling_aes=None))]
+    #[pyo3(signature = (host, port, ae_title, storage_dir, require_called_ae, max_associations, max_pdu, acse_timeout, dimse_timeout, idle_timeout, on_store, on_association, on_tls_error, on_event, tls=None, allowed_calling_aes=None, integrity=None))]
     fn new(
         py: Python<'_>,
         host: String,
@@ -439,9 +483,12 @@ impl StorageServer {
         on_store: Py<PyAny>,
         on_association: Py<PyAny>,
         on_tls_error: Py<PyAny>,
+        on_event: Py<PyAny>,
         tls: Option<Bound<'_, PyDict>>,
         allowed_calling_aes: Option<std::collections::HashMap<String, Vec<String>>>,
+        integrity: Option<(String, String)>,
     ) -> PyResult<Self> {
+        let integrity = crate::integrity::config(integrity)?;
         let tls = tls.map(|d| tls_server(py, &d)).transpose()?;
         let config = ScpConfig {
             ae_title,
@@ -459,11 +506,13 @@ impl StorageServer {
                 .unwrap_or_default()
                 .into_iter()
                 .collect(),
+            integrity,
         };
         let handler = Arc::new(PyHandler {
             on_store,
             on_association,
             on_tls_error,
+            on_event,
         });
         let server = py
             .detach(|| Server::bind_tls(&host, port, config, handler, tls))
