@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """C-STORE throughput, side by side, from one run: securepdu, pynetdicom, dcmtk,
-and securepdu and dcmtk again over TLS.
+securepdu and dcmtk again over TLS, and securepdu with its end-to-end integrity
+check (plain and TLS); then one large object (~200 MB) with and without integrity.
 
-    python benches/bench_store.py [--runs 3] [--objects 200]
+    python benches/bench_store.py [--runs 3] [--objects 200] [--large-mb 200]
 
 Each pair sends the same CT-like study (default 200 x 0.5 MB, about 105 MB) over
 127.0.0.1 on ONE association, SCU -> SCP:
@@ -15,10 +16,18 @@ Each pair sends the same CT-like study (default 200 x 0.5 MB, about 105 MB) over
                                              unless told; see dcmtk's envvars.txt)
   securepdu-tls  the securepdu pair over TLS 1.3, mutual authentication (rustls)
   dcmtk-tls      the dcmtk pair with +tls (OpenSSL, dcmtk's default BCP 195 profile)
+  securepdu-int      the securepdu pair with integrity required on both ends
+                     (HMAC-SHA256 per object, a throwaway key made for the run)
+  securepdu-tls-int  securepdu-tls with integrity required on both ends
 
 The TLS pairs use throwaway certificates made for the run (a CA, a server certificate
 for 127.0.0.1, a client certificate) and show their rate as a fraction of the same
-pair over plain TCP (TLS/plain).
+pair over plain TCP (TLS/plain). The integrity pairs show their rate as a fraction
+of the same pair without integrity (int/none).
+
+The large-object case sends ONE multi-frame object of --large-mb MB (default 200;
+0 skips it) with each securepdu pair chosen, and prints int/none against the
+target: integrity may cost at most 10% of the throughput for large objects.
 
 Every SCP runs in its own process and is stopped by its PID after each run. The
 Python SCUs are timed in this process from associate to release; storescu is timed
@@ -32,6 +41,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import secrets
 import shutil
 import signal
 import socket
@@ -153,20 +163,39 @@ def pki_files(work: Path) -> dict[str, Path]:
     return _PKI
 
 
+_KEY: dict[str, Path] = {}
+
+
+def integrity_key_file(work: Path) -> Path:
+    """A throwaway integrity key file (0600), made once per benchmark run."""
+    if not _KEY:
+        path = work / "bench-integrity.key"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"bench:{secrets.token_hex(32)}\n")
+        _KEY["path"] = path
+    return _KEY["path"]
+
+
 # --------------------------------------------------------------------------- the pairs
 
 
-def run_securepdu(files: list[Path], out: Path, timeout: float, *, tls: bool = False) -> float:
+def run_securepdu(files: list[Path], out: Path, timeout: float, *, tls: bool = False, integrity: bool = False) -> float:
     import securepdu
 
     port = free_port()
     listen_tls: list[str] = []
     options: dict[str, Any] = {}
+    if integrity:
+        key_file = integrity_key_file(out.parent)
+        listen_tls += ["--integrity-key", str(key_file), "--integrity", "required"]
+        options["integrity"] = "required"
+        options["integrity_key"] = securepdu.IntegrityKey.from_file(key_file)
     if tls:
         from securepdu.tls import TLSConfig
 
         pki = pki_files(out.parent)
-        listen_tls = ["--tls", "--cert", str(pki["server_cert"]), "--key", str(pki["server_key"]), "--ca", str(pki["ca_cert"])]
+        listen_tls += ["--tls", "--cert", str(pki["server_cert"]), "--key", str(pki["server_key"]), "--ca", str(pki["ca_cert"])]
         options["tls"] = TLSConfig(cert=pki["client_cert"], key=pki["client_key"], ca=pki["ca_cert"], min_version="1.3")
     scp = start_scp(
         [sys.executable, "-m", "securepdu", "listen", str(port), "--bind", HOST, "--aet", SCP_AET, "--output-dir", str(out),
@@ -184,6 +213,8 @@ def run_securepdu(files: list[Path], out: Path, timeout: float, *, tls: bool = F
     bad = [r for r in results if not r.ok]
     if bad:
         raise RuntimeError(f"securepdu: {len(bad)} objects failed, first: {bad[0]}")
+    if integrity and not all(getattr(r, "integrity_tag", None) for r in results):
+        raise RuntimeError("securepdu: integrity was required but an object has no tag")
     return elapsed
 
 
@@ -256,8 +287,19 @@ PAIRS: dict[str, tuple[str, Callable[[list[Path], Path, float], float]]] = {
     "pynetdicom": ("pynetdicom SCU -> pynetdicom SCP", run_pynetdicom),
     "dcmtk": ("storescu -> storescp (-pdu 131072)", run_dcmtk),
     "dcmtk-tls": ("the same with +tls, mutual auth (OpenSSL)", partial(run_dcmtk, tls=True)),
+    "securepdu-int": ("securepdu with integrity required (HMAC-SHA256)", partial(run_securepdu, integrity=True)),
+    "securepdu-tls-int": ("securepdu-tls with integrity required", partial(run_securepdu, tls=True, integrity=True)),
 }
 TLS_SUFFIX = "-tls"
+INT_SUFFIX = "-int"
+#: The most throughput integrity may cost for large objects (issue 6): 10%.
+INTEGRITY_TARGET = 0.90
+MANIFEST = "securepdu-manifest.jsonl"
+
+
+def received_count(out: Path) -> int:
+    """Objects an SCP wrote: every file but hidden ones and securepdu's manifest."""
+    return sum(1 for f in out.iterdir() if f.is_file() and not f.name.startswith(".") and f.name != MANIFEST)
 
 
 def make_data(out: Path, objects: int) -> list[Path]:
@@ -301,16 +343,100 @@ def versions() -> str:
     return ", ".join(parts)
 
 
+def ratios(name: str, medians: dict[str, float]) -> tuple[str, str]:
+    """(TLS/plain, int/none) for a pair: its rate as a fraction of the same pair over
+    plain TCP, and of the same pair without integrity; "-" where there is none."""
+    med = medians[name]
+    without_int = name.removesuffix(INT_SUFFIX)
+    tls_base = without_int.removesuffix(TLS_SUFFIX) + (INT_SUFFIX if name.endswith(INT_SUFFIX) else "")
+    plain = medians.get(tls_base) if without_int.endswith(TLS_SUFFIX) else None
+    none = medians.get(without_int) if name.endswith(INT_SUFFIX) else None
+    return (f"{plain / med:.2f}" if plain else "-", f"{none / med:.2f}" if none else "-")
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, r in enumerate(rows):
+        print("  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def run_large(work: Path, names: list[str], args: argparse.Namespace) -> bool:
+    """One object of --large-mb MB through each securepdu pair chosen (with and without
+    integrity are both run, so the ratio is there); prints int/none against the target.
+    Returns True when a pair failed."""
+    from securepdu import _synthetic
+
+    wanted = {n.removesuffix(INT_SUFFIX) for n in names}
+    order = [n for n in PAIRS if n.startswith("securepdu") and n.removesuffix(INT_SUFFIX) in wanted]
+    data = work / "large"
+    data.mkdir()
+    t0 = time.perf_counter()
+    big = _synthetic.make_large(data / "LARGE.dcm", args.large_mb, seed=1)
+    size = big.stat().st_size
+    print()
+    print(f"large object: one multi-frame object of {size / MB:.1f} MB, generated in {time.perf_counter() - t0:.1f} s",
+          flush=True)
+    times: dict[str, list[float]] = {n: [] for n in order}
+    errors: dict[str, str] = {}
+    for run in range(1, args.large_runs + 1):
+        for name in order:
+            if name in errors:
+                continue
+            out = work / f"recv-large-{name}-{run}"
+            out.mkdir()
+            try:
+                seconds = PAIRS[name][1]([big], out, args.timeout)
+                if received_count(out) != 1:
+                    raise RuntimeError(f"{received_count(out)} of 1 object stored")
+                times[name].append(seconds)
+                print(f"  run {run} {name:<17} {seconds:7.2f} s  {size / MB / seconds:7.1f} MB/s", flush=True)
+            except Exception as exc:  # noqa: BLE001 - report it and go on
+                errors[name] = f"{type(exc).__name__}: {exc}"
+                print(f"  run {run} {name:<17} FAILED: {errors[name]}", flush=True)
+            finally:
+                shutil.rmtree(out, ignore_errors=True)
+    big.unlink()
+    medians = {n: statistics.median(t) for n, t in times.items() if t}
+    rows = [("pair", "SCU -> SCP", "objects", "MB", "median s", "MB/s", "TLS/plain", "int/none")]
+    for name in order:
+        if name not in medians:
+            rows.append((name, PAIRS[name][0], "1", f"{size / MB:.1f}", "-", "-", errors.get(name, "-"), "-"))
+            continue
+        med = medians[name]
+        rows.append((name, PAIRS[name][0], "1", f"{size / MB:.1f}", f"{med:.2f}", f"{size / MB / med:.1f}",
+                     *ratios(name, medians)))
+    print()
+    print(f"large object, median of {args.large_runs} run(s)")
+    print_table(rows)
+    for name in order:
+        if name.endswith(INT_SUFFIX) and name in medians and name.removesuffix(INT_SUFFIX) in medians:
+            ratio = medians[name.removesuffix(INT_SUFFIX)] / medians[name]
+            verdict = "meets" if ratio >= INTEGRITY_TARGET else "MISSES"
+            cost = (1 - ratio) * 100
+            what = f"{cost:.1f}% lower throughput" if cost > 0 else "no measurable cost"
+            print(f"integrity cost, {name.removesuffix(INT_SUFFIX)}: int/none = {ratio:.3f} "
+                  f"({what}; {verdict} the target of at most {(1 - INTEGRITY_TARGET) * 100:.0f}% lower)")
+    return bool(errors)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=3, help="runs per pair; the median is shown (1-10, default 3)")
     p.add_argument("--objects", type=int, default=200, help="CT objects of 0.5 MB (1-2000, default 200)")
     p.add_argument("--only", default=",".join(PAIRS), help=f"comma-separated subset of {','.join(PAIRS)}")
     p.add_argument("--timeout", type=float, default=600, help="seconds allowed for one run (default 600)")
+    p.add_argument("--large-runs", type=int, default=5, help="runs of the large-object case (1-20, default 5; "
+                   "one object is noisier than a study)")
+    p.add_argument("--large-mb", type=float, default=200, help="size of the one large object for the integrity cost "
+                   "(0-2000 MB, default 200; 0 skips; run when a securepdu pair is chosen)")
     p.add_argument("--workdir", type=Path, default=None, help="where to put data and received files (default: a temp dir)")
     args = p.parse_args(argv)
-    if not 1 <= args.runs <= 10 or not 1 <= args.objects <= 2000:
-        p.error("--runs must be 1-10 and --objects 1-2000")
+    if not 1 <= args.runs <= 10 or not 1 <= args.objects <= 2000 or not 0 <= args.large_mb <= 2000:
+        p.error("--runs must be 1-10, --objects 1-2000 and --large-mb 0-2000")
+    if not 1 <= args.large_runs <= 20:
+        p.error("--large-runs must be 1-20")
     chosen = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in chosen if n not in PAIRS]
     if unknown:
@@ -337,40 +463,38 @@ def main(argv: list[str] | None = None) -> int:
                 out.mkdir()
                 try:
                     seconds = pair.run(files, out, args.timeout)
-                    got = sum(1 for f in out.iterdir() if f.is_file() and not f.name.startswith("."))
+                    got = received_count(out)
                     if got != len(files):
                         raise RuntimeError(f"{got} of {len(files)} objects stored")
                     pair.times.append(seconds)
-                    print(f"  run {run} {pair.name:<13} {seconds:7.2f} s  {nbytes / MB / seconds:7.1f} MB/s", flush=True)
+                    print(f"  run {run} {pair.name:<17} {seconds:7.2f} s  {nbytes / MB / seconds:7.1f} MB/s", flush=True)
                 except Exception as exc:  # noqa: BLE001 - report it in the table and go on
                     pair.error = f"{type(exc).__name__}: {exc}"
-                    print(f"  run {run} {pair.name:<13} FAILED: {pair.error}", flush=True)
+                    print(f"  run {run} {pair.name:<17} FAILED: {pair.error}", flush=True)
                 finally:
                     shutil.rmtree(out, ignore_errors=True)
 
         medians = {q.name: statistics.median(q.times) for q in pairs if q.times}
         base = medians.get("pynetdicom")
-        rows = [("pair", "SCU -> SCP", "objects", "MB", "median s", "MB/s", "x pynetdicom", "TLS/plain")]
+        rows = [("pair", "SCU -> SCP", "objects", "MB", "median s", "MB/s", "x pynetdicom", "TLS/plain", "int/none")]
         for q in pairs:
             if not q.times:
-                rows.append((q.name, q.what, str(len(files)), f"{nbytes / MB:.1f}", "-", "-", q.error or "-", "-"))
+                rows.append((q.name, q.what, str(len(files)), f"{nbytes / MB:.1f}", "-", "-", q.error or "-", "-", "-"))
                 continue
             med = medians[q.name]
             ratio = f"{base / med:.2f}" if base else "-"
-            # TLS/plain: the TLS pair's rate as a fraction of the same pair over plain TCP.
-            plain = medians.get(q.name.removesuffix(TLS_SUFFIX)) if q.name.endswith(TLS_SUFFIX) else None
-            tls_ratio = f"{plain / med:.2f}" if plain else "-"
             rows.append(
-                (q.name, q.what, str(len(files)), f"{nbytes / MB:.1f}", f"{med:.2f}", f"{nbytes / MB / med:.1f}", ratio, tls_ratio)
+                (q.name, q.what, str(len(files)), f"{nbytes / MB:.1f}", f"{med:.2f}", f"{nbytes / MB / med:.1f}", ratio,
+                 *ratios(q.name, medians))
             )
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         print()
         print(f"median of {args.runs} run(s); MB = 10^6 bytes")
-        for i, r in enumerate(rows):
-            print("  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))))
-            if i == 0:
-                print("  ".join("-" * w for w in widths))
-        return 1 if any(q.error for q in pairs) else 0
+        print_table(rows)
+        failed = any(q.error for q in pairs)
+        large = [n for n in chosen if n.startswith("securepdu")]
+        if args.large_mb > 0 and large:
+            failed |= run_large(work, large, args)
+        return 1 if failed else 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

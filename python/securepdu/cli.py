@@ -1,8 +1,9 @@
 """The ``securepdu`` command line, with flags familiar to dcmtk users.
 
 Commands: ``echo`` (like echoscu), ``store`` (like storescu), ``listen`` (like
-storescp), ``demo`` (a self-contained tour over 127.0.0.1 and ::1) and ``decode``
-(a protocol analyser for one PDU at a time).
+storescp), ``verify`` (re-check a storage folder against its manifest), ``demo``
+(a self-contained tour over 127.0.0.1 and ::1) and ``decode`` (a protocol analyser
+for one PDU at a time).
 """
 
 from __future__ import annotations
@@ -119,6 +120,9 @@ STATUS_MEANINGS: dict[int, str] = {
     0xA900: "Error: data set does not match SOP class",
     0xC000: "Error: cannot understand",
     0xC001: "Error: processing failure",
+    # securepdu's own, in the 0xCxxx "cannot understand" range: the object's HMAC did
+    # not match what arrived, so the SCP deleted it (see README, "Integrity").
+    0xC2A0: "Error: integrity check failed",
 }
 
 
@@ -159,6 +163,7 @@ _TLS_CAUSES: dict[str, str] = {
     "PlainTCPToTLSPortError": "TLS: plain DICOM sent to a TLS port",
     "TLSToPlainPortError": "TLS: not a TLS port",
     "TLSError": "TLS",
+    "IntegrityError": "integrity",
 }
 
 
@@ -279,6 +284,65 @@ def _assoc_options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
+#: Where the key comes from when --integrity-key is not given.
+INTEGRITY_KEY_ENV = "SECUREPDU_INTEGRITY_KEY"
+INTEGRITY_MODES = ("off", "opportunistic", "required")
+
+
+class _KeyError(Exception):
+    """The integrity key cannot be read (reported without the key's text, exit 2)."""
+
+
+def _integrity_key(args: argparse.Namespace) -> Any:
+    """The ``IntegrityKey`` from --integrity-key FILE, else from $SECUREPDU_INTEGRITY_KEY,
+    else None. The key's text never appears in a message."""
+    path = getattr(args, "integrity_key", None)
+    from_env = path is None and bool(os.environ.get(INTEGRITY_KEY_ENV, "").strip())
+    if path is None and not from_env:
+        return None
+    api = _api_module()
+    where = f"${INTEGRITY_KEY_ENV}" if from_env else str(path)
+    try:
+        if from_env:
+            return api.IntegrityKey.from_env(INTEGRITY_KEY_ENV)
+        return api.IntegrityKey.from_file(path)
+    except OSError as exc:
+        raise _KeyError(f"cannot read the integrity key file {where}: {exc.strerror or exc}") from None
+    except (api.errors.SecurePDUError, ValueError) as exc:
+        raise _KeyError(
+            f"the integrity key in {where} is not usable: {exc} "
+            "(expected one line KEY_ID:HEX with at least 64 hex digits)"
+        ) from None
+
+
+def _integrity_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``integrity=``/``integrity_key=`` for the API, from --integrity and the key.
+
+    Default: opportunistic when a key is given (file or environment), else off. ``off``
+    passes nothing, so the key is not even read. Raises ``_UsageError`` for a mode that
+    needs a key without one, ``_KeyError`` for a key that cannot be read.
+    """
+    mode = getattr(args, "integrity", None)
+    if mode == "off":
+        return {}
+    key = _integrity_key(args)
+    if key is None:
+        if mode is not None:
+            raise _UsageError(
+                f"--integrity {mode} needs a key: add --integrity-key FILE or set {INTEGRITY_KEY_ENV}"
+            )
+        return {}
+    return {"integrity": mode or "opportunistic", "integrity_key": key}
+
+
+def _integrity_summary(options: dict[str, Any]) -> str:
+    """``integrity opportunistic, key id site-a`` or ``""`` when off."""
+    key = options.get("integrity_key")
+    if key is None:
+        return ""
+    return f"integrity {options['integrity']}, key id {getattr(key, 'key_id', '?')}"
+
+
 def _tls_summary(assoc: Any) -> str:
     """`` over TLSv1.3 (TLS_AES_128_GCM_SHA256)`` for a TLS association, else ``""``."""
     version = getattr(assoc, "tls_version", None)
@@ -296,20 +360,35 @@ def _cmd_echo(args: argparse.Namespace, stdout: TextIO) -> int:
     target = f"{args.aec}@{_host_port(args.host, args.port)}"
     try:
         options = _assoc_options(args)
+        options.update(_integrity_options(args))
     except api.errors.TLSError as exc:
         _err(_describe_error(exc))
+        return 2
+    except _KeyError as exc:
+        _err(str(exc))
         return 2
     t0 = time.perf_counter()
     try:
         with api.associate(args.host, args.port, **options) as assoc:
             status = int(assoc.echo())
-            over = _tls_summary(assoc)
+            over = _tls_summary(assoc) + _integrity_note(assoc, options)
     except (api.errors.SecurePDUError, OSError) as exc:
         _err(f"echo to {target} failed: {_describe_error(exc)}")
         return 1
     ms = (time.perf_counter() - t0) * 1000
     print(f"echo {target}: {status_text(status)} in {ms:.1f} ms{over}", file=stdout, flush=True)
     return 0 if status == 0 else 1
+
+
+def _integrity_note(assoc: Any, options: dict[str, Any]) -> str:
+    """`` with integrity (key id site-a)``; what happened when it was asked for and the
+    peer did not take it; ``""`` when it was not asked for."""
+    key = options.get("integrity_key")
+    if key is None:
+        return ""
+    if getattr(assoc, "integrity_active", False):
+        return f" with integrity (key id {getattr(key, 'key_id', '?')})"
+    return " without integrity (the peer does not support it)"
 
 
 # --------------------------------------------------------------------------- store
@@ -447,8 +526,12 @@ def _cmd_store(args: argparse.Namespace, stdout: TextIO) -> int:
         return 1
     try:
         options = _assoc_options(args)
+        options.update(_integrity_options(args))
     except api.errors.TLSError as exc:
         _err(_describe_error(exc))
+        return 2
+    except _KeyError as exc:
+        _err(str(exc))
         return 2
     total_bytes = sum(_file_size(f) for f in files)
     target = f"{args.aec}@{_host_port(args.host, args.port)}"
@@ -472,6 +555,13 @@ def _cmd_store(args: argparse.Namespace, stdout: TextIO) -> int:
         file=stdout,
         flush=True,
     )
+    if options.get("integrity_key") is not None:
+        tagged = sum(1 for r in sent if getattr(r, "integrity_tag", None))
+        how = f"key id {getattr(options['integrity_key'], 'key_id', '?')}"
+        if tagged:
+            print(f"integrity: {tagged} of {len(sent)} objects checked by the peer ({how})", file=stdout, flush=True)
+        else:
+            print(f"integrity: not used, the peer does not support it ({how})", file=stdout, flush=True)
     missing = len(files) - len(results)
     if failed or missing > 0:
         _err(f"{len(failed) + max(missing, 0)} of {len(files)} objects failed:")
@@ -504,10 +594,11 @@ def _cmd_listen(args: argparse.Namespace, stdout: TextIO) -> int:
             name = api_uid_name(event.sop_class_uid)
         except Exception:  # noqa: BLE001 - a name is cosmetic
             name = event.sop_class_uid
+        checked = " [integrity ok]" if getattr(event, "integrity_tag", None) else ""
         with lock:
             print(
                 f"stored {path} ({name}, {_fmt_mb(getattr(event, 'size', 0) or _file_size(path))} MB) from "
-                f"{event.calling_ae}@{_host_port(event.peer_address)}{_subject_note(event)}",
+                f"{event.calling_ae}@{_host_port(event.peer_address)}{_subject_note(event)}{checked}",
                 file=stdout,
                 flush=True,
             )
@@ -525,6 +616,12 @@ def _cmd_listen(args: argparse.Namespace, stdout: TextIO) -> int:
         return 2
     if tls is not None:
         options["tls"] = tls
+    try:
+        integrity = _integrity_options(args)
+    except _KeyError as exc:
+        _err(str(exc))
+        return 2
+    options.update(integrity)
     try:
         scp = api.StorageSCP(ae_title=args.aet, storage_dir=str(out_dir), on_store=on_store, **options)
         scp.start(args.bind, args.port)
@@ -546,6 +643,8 @@ def _cmd_listen(args: argparse.Namespace, stdout: TextIO) -> int:
         mode = "TLS, client certificates not required, "
     else:
         mode = "TLS, client certificates required, "
+    if integrity:
+        mode += _integrity_summary(integrity) + ", "
     print(
         f"listening on {_host_port(args.bind, scp.port)} as {args.aet}, storing into {out_dir} "
         f"({mode}Ctrl-C to stop)",
@@ -565,6 +664,47 @@ def _cmd_listen(args: argparse.Namespace, stdout: TextIO) -> int:
             pass
         scp.shutdown()
     return 0
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def _cmd_verify(args: argparse.Namespace, stdout: TextIO) -> int:
+    api = _api_module()
+    folder = Path(args.dir)
+    try:
+        key = _integrity_key(args)
+    except _KeyError as exc:
+        _err(str(exc))
+        return 2
+    try:
+        report = api.verify(folder, key=key)
+    except (api.errors.SecurePDUError, OSError, ValueError) as exc:
+        _err(f"cannot verify {folder}: {_describe_error(exc)}")
+        return 1
+    for name in report.changed:
+        print(f"changed  {name}: its SHA-256 differs from the manifest", file=stdout)
+    for name in report.missing:
+        print(f"missing  {name}: listed in the manifest but not on disk", file=stdout)
+    for name in report.unknown:
+        print(f"unknown  {name}: not in the manifest", file=stdout)
+    for line_no, why in report.bad_lines:
+        print(f"bad line {line_no}: {why}", file=stdout)
+    for note in getattr(report, "notes", ()) or ():
+        print(f"note: {note}", file=stdout)
+    problems = len(report.changed) + len(report.missing) + len(report.unknown) + len(report.bad_lines)
+    clean = problems == 0 and bool(report.clean)
+    if report.mac_checked:
+        macs = f"manifest MACs checked with key id {getattr(key, 'key_id', '?')}"
+    else:
+        macs = "manifest MACs not checked (no key: --integrity-key FILE)"
+    print(
+        f"{folder}: {len(report.ok)} ok, {len(report.changed)} changed, {len(report.missing)} missing, "
+        f"{len(report.unknown)} unknown, {len(report.bad_lines)} bad manifest line(s); {macs}",
+        file=stdout,
+    )
+    print("verify OK" if clean else f"verify FAILED: {max(problems, 1)} problem(s)", file=stdout, flush=True)
+    return 0 if clean else 1
 
 
 def _subject_note(event: Any) -> str:
@@ -597,6 +737,8 @@ _EPILOG = """examples:
   securepdu store pacs.example 104 --aec PACS study/   send a folder (recursive; like storescu +sd +r)
   securepdu listen 11112 --output-dir incoming     receive (like storescp -od incoming 11112)
   securepdu store pacs.example 2762 --tls --ca ca.pem --cert me.pem --key me.key study/   over TLS
+  securepdu store pacs.example 104 --integrity-key site-a.key study/   with an end-to-end HMAC per object
+  securepdu verify incoming --integrity-key site-a.key   re-check received files against the manifest
   securepdu decode --sample                        decode a built-in A-ASSOCIATE-RQ
 
 IPv6 works everywhere: `securepdu echo ::1 11112`, `securepdu listen 11112 --bind ::1`.
@@ -686,11 +828,27 @@ def build_parser() -> argparse.ArgumentParser:
             g.add_argument("--no-verify-hostname", action="store_true", help="INSECURE: accept a server certificate for any name (the chain is still checked)")
             g.add_argument("--system-roots", action="store_true", help="also trust the system's public CAs")
 
+    def integrity_args(p: argparse.ArgumentParser) -> None:
+        g = p.add_argument_group(
+            "integrity (end-to-end HMAC-SHA256 per object, between securepdu peers)",
+            "The key file holds one line KEY_ID:HEX (at least 64 hex digits); without --integrity-key\n"
+            f"the same text is taken from ${INTEGRITY_KEY_ENV} when set. Standard DICOM peers are unaffected.",
+        )
+        g.add_argument("--integrity-key", metavar="FILE", help="pre-shared integrity key file (never logged)")
+        g.add_argument(
+            "--integrity",
+            choices=INTEGRITY_MODES,
+            default=None,
+            help="off, opportunistic (use it when the peer has the key; the default with a key) or "
+            "required (refuse peers without it); default: off without a key",
+        )
+
     echo = add("echo", "send a C-ECHO (verification) to a peer, like echoscu",
                "examples:\n  securepdu echo 127.0.0.1 104 --aec PACS\n"
                "  securepdu echo pacs.example 2762 --tls --ca ca.pem --cert me.pem --key me.key")
     peer_args(echo)
     tls_args(echo, server=False)
+    integrity_args(echo)
     echo.set_defaults(func=_cmd_echo)
 
     store = add(
@@ -703,6 +861,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     peer_args(store)
     tls_args(store, server=False)
+    integrity_args(store)
     store.add_argument("paths", nargs="+", metavar="PATH", help="Part 10 files or folders")
     store.add_argument("-pdu", "--max-pdu", type=_max_pdu, default=None, metavar="N", help="largest PDU we accept, in bytes (default: 262144)")
     rec = store.add_mutually_exclusive_group()
@@ -728,7 +887,20 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--require-called-aet", action="store_true", help="reject associations not addressed to our AE title")
     listen.add_argument("-pdu", "--max-pdu", type=_max_pdu, default=None, metavar="N", help="largest PDU we accept, in bytes (default: 262144)")
     tls_args(listen, server=True)
+    integrity_args(listen)
     listen.set_defaults(func=_cmd_listen)
+
+    verify = add(
+        "verify",
+        "re-check a storage folder against its manifest (securepdu-manifest.jsonl)",
+        "examples:\n  securepdu verify incoming\n  securepdu verify incoming --integrity-key site-a.key\n\n"
+        "Prints each changed, missing and unknown file and each bad manifest line, then a summary.\n"
+        f"With the key (--integrity-key FILE, or ${INTEGRITY_KEY_ENV}) every manifest line's MAC is checked too.\n"
+        "Exit status: 0 when everything matches, 1 on any problem, 2 when the key cannot be read.",
+    )
+    verify.add_argument("dir", metavar="DIR", help="the folder a securepdu SCP stored into")
+    verify.add_argument("--integrity-key", metavar="FILE", help="key file, to check the manifest lines' MACs")
+    verify.set_defaults(func=_cmd_verify)
 
     demo = add(
         "demo",

@@ -9,14 +9,19 @@ names the right SOP class and instance, and prints a table per address family.
 
 Then it does the same again over TLS 1.3 with mutual authentication, using
 throwaway certificates made in memory for this run (a CA, a server certificate
-for localhost, 127.0.0.1 and ::1, a client certificate), and the table shows
-plain TCP and TLS side by side with the ratio of their rates.
+for localhost, 127.0.0.1 and ::1, a client certificate), and once more over TLS
+with securepdu's end-to-end integrity check required on both ends (a throwaway
+key, id "demo", made with ``secrets.token_hex(32)`` and never written to disk).
+The table shows plain TCP, TLS and TLS+integrity side by side with the ratios of
+their rates. Last, every folder the SCPs stored into is re-checked against its
+manifest with :func:`securepdu.verify`.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import secrets
 import shutil
 import socket
 import sys
@@ -34,6 +39,7 @@ MB = 1_000_000
 _SCP_AET = "DEMO-SCP"
 _SCU_AET = "DEMO-SCU"
 _DEMO_CLIENT_CN = "SECUREPDU-DEMO"
+_DEMO_KEY_ID = "demo"
 
 
 @dataclass
@@ -43,6 +49,8 @@ class FamilyRun:
     family: str
     host: str
     tls: bool = False
+    #: End-to-end integrity required on both ends (securepdu.IntegrityKey "demo").
+    integrity: bool = False
     objects: int = 0
     nbytes: int = 0
     seconds: float = 0.0
@@ -51,6 +59,20 @@ class FamilyRun:
     skipped: str | None = None
     #: For TLS runs: the negotiated version and cipher suite, e.g. "TLSv1.3 TLS_AES_128_GCM_SHA256".
     negotiated: str = ""
+    #: Where the SCP stored this run's objects (and its manifest).
+    storage: Path | None = None
+
+    @property
+    def mode(self) -> str:
+        """"plain", "TLS" or "TLS+integrity"."""
+        if self.tls:
+            return "TLS+integrity" if self.integrity else "TLS"
+        return "plain+integrity" if self.integrity else "plain"
+
+    @property
+    def label(self) -> str:
+        """"IPv4", "IPv4 TLS", "IPv4 TLS+integrity"."""
+        return self.family if self.mode == "plain" else f"{self.family} {self.mode}"
 
     @property
     def rate(self) -> float:
@@ -127,6 +149,22 @@ def make_demo_tls(work: Path) -> DemoTLS:
     )
 
 
+def make_demo_key() -> Any:
+    """A throwaway integrity key, id "demo": 32 random bytes held in memory only."""
+    import securepdu
+
+    return securepdu.IntegrityKey.parse(f"{_DEMO_KEY_ID}:{secrets.token_hex(32)}")
+
+
+def integrity_unavailable() -> str | None:
+    """None when this build has securepdu's integrity check; otherwise why not."""
+    import securepdu
+
+    if not hasattr(securepdu, "IntegrityKey") or not hasattr(securepdu, "verify"):
+        return "this build of securepdu has no integrity check"
+    return None
+
+
 def tls_unavailable() -> str | None:
     """None when this build can do TLS; otherwise why not (for the skip message)."""
     import inspect
@@ -139,31 +177,46 @@ def tls_unavailable() -> str | None:
     return None
 
 
-def _send_one_family(api: Any, run: FamilyRun, files: list[Path], work: Path, tls: DemoTLS | None = None) -> None:
+def _send_one_family(
+    api: Any, run: FamilyRun, files: list[Path], work: Path, tls: DemoTLS | None = None, key: Any = None
+) -> None:
     received: dict[str, Path] = {}
+    tags: dict[str, str | None] = {}
     subjects: set[str | None] = set()
     lock = threading.Lock()
 
     def on_store(event: Any) -> None:
         with lock:
             received[str(event.sop_instance_uid)] = Path(event.path)
+            tags[str(event.sop_instance_uid)] = getattr(event, "integrity_tag", None)
             subjects.add(getattr(event, "peer_certificate_subject", None))
 
-    storage = work / f"received-{run.family}{'-tls' if run.tls else ''}"
+    storage = work / f"received-{run.label.replace(' ', '-').replace('+', '-')}"
     storage.mkdir()
-    scp_tls: dict[str, Any] = {"tls": tls.server} if tls is not None else {}
-    scu_tls: dict[str, Any] = {"tls": tls.client} if tls is not None else {}
-    scp = api.StorageSCP(ae_title=_SCP_AET, storage_dir=str(storage), on_store=on_store, **scp_tls)
+    run.storage = storage
+    scp_opts: dict[str, Any] = {"tls": tls.server} if tls is not None else {}
+    scu_opts: dict[str, Any] = {"tls": tls.client} if tls is not None else {}
+    if run.integrity:
+        # Required on both ends: the run fails rather than quietly going without it.
+        scp_opts.update(integrity="required", integrity_key=key)
+        scu_opts.update(integrity="required", integrity_key=key)
+    scp = api.StorageSCP(ae_title=_SCP_AET, storage_dir=str(storage), on_store=on_store, **scp_opts)
     scp.start(run.host, 0)
     try:
-        if tls is not None:
+        if tls is not None or run.integrity:
             # One echo first, to show what was negotiated (send() does not say).
-            with api.associate(run.host, scp.port, called_ae=_SCP_AET, calling_ae=_SCU_AET, **scu_tls) as assoc:
+            with api.associate(run.host, scp.port, called_ae=_SCP_AET, calling_ae=_SCU_AET, **scu_opts) as assoc:
                 assoc.echo()
-                run.negotiated = f"{assoc.tls_version} {assoc.cipher_suite}"
+                parts = [f"{assoc.tls_version} {assoc.cipher_suite}"] if tls is not None else []
+                if run.integrity:
+                    if assoc.integrity_active:
+                        parts.append(f"integrity HMAC-SHA256 (key id {key.key_id})")
+                    else:
+                        run.problems.append(f"{run.label}: integrity was required but is not active")
+                run.negotiated = ", ".join(parts)
         t0 = time.perf_counter()
         results = list(
-            api.send(run.host, scp.port, [str(f) for f in files], called_ae=_SCP_AET, calling_ae=_SCU_AET, **scu_tls)
+            api.send(run.host, scp.port, [str(f) for f in files], called_ae=_SCP_AET, calling_ae=_SCU_AET, **scu_opts)
         )
         run.seconds = time.perf_counter() - t0
     finally:
@@ -182,6 +235,12 @@ def _send_one_family(api: Any, run: FamilyRun, files: list[Path], work: Path, tl
         with lock:
             got = received.get(str(r.sop_instance_uid))
         problem = _verify(Path(r.path), got, str(r.sop_instance_uid), str(r.sop_class_uid))
+        if problem is None and run.integrity:
+            with lock:
+                theirs = tags.get(str(r.sop_instance_uid))
+            ours = getattr(r, "integrity_tag", None)
+            if not ours or ours != theirs:
+                problem = f"{r.path}: integrity tags differ: sent {ours}, the SCP checked {theirs}"
         if problem:
             run.problems.append(problem)
         else:
@@ -195,33 +254,37 @@ def _ran(r: FamilyRun | None) -> bool:
 
 
 def _table(runs: Sequence[FamilyRun], stdout: TextIO) -> None:
-    """One row per address family: plain TCP and TLS side by side, and TLS/plain
-    (the TLS rate as a fraction of the plain one; 1.00 means no cost)."""
+    """One row per address family: plain TCP, TLS and TLS+integrity side by side, then
+    TLS/plain (the TLS rate as a fraction of the plain one; 1.00 means no cost) and
+    +int/TLS (the cost of the integrity check on top of TLS)."""
     headers = (
-        "family", "address", "objects", "MB", "plain s", "plain MB/s", "TLS s", "TLS MB/s", "TLS/plain", "identical",
+        "family", "address", "objects", "MB", "plain MB/s", "TLS MB/s", "TLS+int MB/s",
+        "TLS/plain", "+int/TLS", "identical",
     )
+    modes = ("plain", "TLS", "TLS+integrity")
     rows: list[tuple[str, ...]] = []
-    families: dict[str, dict[bool, FamilyRun]] = {}
+    families: dict[str, dict[str, FamilyRun]] = {}
     for r in runs:
-        families.setdefault(r.family, {})[r.tls] = r
-    for family, pair in families.items():
-        plain, tls = pair.get(False), pair.get(True)
-        first = plain if plain is not None else tls
-        if first is None:
+        families.setdefault(r.family, {})[r.mode] = r
+    for family, by_mode in families.items():
+        sides = [by_mode.get(m) for m in modes]
+        present = [side for side in sides if side is not None]
+        if not present:
             continue
-        if first.skipped and (tls is None or tls.skipped):
+        first = present[0]
+        ran = [side for side in present if _ran(side)]
+        if not ran:
             rows.append((family, first.host, "-", "-", "-", "-", "-", "-", "-", "skipped"))
             continue
-        shown = plain if plain is not None and _ran(plain) else tls if tls is not None else first
+        shown = ran[0]
         cells = [family, first.host, str(shown.objects), f"{shown.nbytes / MB:.1f}"]
-        for side in (plain, tls):
-            cells += [f"{side.seconds:.2f}", f"{side.rate:.1f}"] if side is not None and _ran(side) else ["-", "-"]
-        if plain is not None and tls is not None and _ran(plain) and _ran(tls) and plain.rate > 0:
-            cells.append(f"{tls.rate / plain.rate:.2f}")
-        else:
-            cells.append("-")
-        checks = [f"{side.verified}/{side.objects}" for side in (plain, tls) if side is not None and _ran(side)]
-        cells.append(" + ".join(checks) if checks else "-")
+        for side in sides:
+            cells.append(f"{side.rate:.1f}" if side is not None and _ran(side) else "-")
+        for num, den in ((sides[1], sides[0]), (sides[2], sides[1])):
+            ok = num is not None and den is not None and _ran(num) and _ran(den) and den.rate > 0
+            cells.append(f"{num.rate / den.rate:.2f}" if ok and num is not None and den is not None else "-")
+        checks = [f"{side.verified}/{side.objects}" for side in ran]
+        cells.append(" + ".join(checks))
         rows.append(tuple(cells))
     if stdout.isatty():
         try:
@@ -230,7 +293,7 @@ def _table(runs: Sequence[FamilyRun], stdout: TextIO) -> None:
         except ImportError:
             pass
         else:
-            table = Table(title="securepdu demo: C-STORE over loopback, plain TCP and TLS")
+            table = Table(title="securepdu demo: C-STORE over loopback, plain TCP, TLS and TLS+integrity")
             for i, h in enumerate(headers):
                 table.add_column(h, justify="right" if i >= 2 else "left")
             for row in rows:
@@ -242,6 +305,38 @@ def _table(runs: Sequence[FamilyRun], stdout: TextIO) -> None:
     print(fmt.format(*headers), file=stdout)
     for row in rows:
         print(fmt.format(*row), file=stdout)
+
+
+def _verify_manifests(api: Any, runs: Sequence[FamilyRun], key: Any, out: TextIO) -> None:
+    """Re-checks every folder an SCP stored into against its manifest (the integrity
+    runs' with the key, so each line's MAC is checked too); problems go to the run."""
+    checked = 0
+    before = sum(len(r.problems) for r in runs)
+    folders = 0
+    for r in runs:
+        if r.skipped or r.storage is None:
+            continue
+        folders += 1
+        try:
+            report = api.verify(r.storage, key=key if r.integrity else None)
+        except (api.errors.SecurePDUError, OSError, ValueError) as exc:
+            r.problems.append(f"{r.label}: verify {r.storage.name}: {exc}")
+            continue
+        for what in ("changed", "missing", "unknown"):
+            for name in getattr(report, what):
+                r.problems.append(f"{r.label}: verify: {what} {name}")
+        for line_no, why in report.bad_lines:
+            r.problems.append(f"{r.label}: verify: bad manifest line {line_no}: {why}")
+        if r.integrity and not report.mac_checked:
+            r.problems.append(f"{r.label}: verify: the manifest MACs were not checked")
+        if len(report.ok) != r.objects:
+            r.problems.append(f"{r.label}: verify: {len(report.ok)} objects in the manifest, {r.objects} stored")
+        checked += len(report.ok)
+    found = sum(len(r.problems) for r in runs) - before
+    if found:
+        print(f"manifest check FAILED: {found} problem(s) in {folders} folder(s)", file=out, flush=True)
+    else:
+        print(f"manifest verified: {checked} objects ({folders} folders)", file=out, flush=True)
 
 
 def run(
@@ -272,14 +367,19 @@ def run(
             FamilyRun("IPv6", "::1"),
             FamilyRun("IPv4", "127.0.0.1", tls=True),
             FamilyRun("IPv6", "::1", tls=True),
+            FamilyRun("IPv4", "127.0.0.1", tls=True, integrity=True),
+            FamilyRun("IPv6", "::1", tls=True, integrity=True),
         ]
         why = ipv6_loopback_available()
         no_tls = tls_unavailable()
+        no_integrity = integrity_unavailable()
         for r in runs:
             if r.family == "IPv6" and why:
                 r.skipped = why
             elif r.tls and no_tls:
                 r.skipped = no_tls
+            elif r.integrity and no_integrity:
+                r.skipped = no_integrity
         tls: DemoTLS | None = None
         if not no_tls:
             tls = make_demo_tls(work)
@@ -289,19 +389,31 @@ def run(
                 file=out,
                 flush=True,
             )
+        key: Any = None
+        if not no_integrity and any(r.integrity and not r.skipped for r in runs):
+            key = make_demo_key()
+            print(
+                f'made a throwaway integrity key (id "{key.key_id}", 32 random bytes, kept in memory only)',
+                file=out,
+                flush=True,
+            )
         for r in runs:
             how = "TLS 1.3, mutual authentication" if r.tls else "plain TCP"
+            if r.integrity:
+                how += ", integrity required"
             if r.skipped:
                 print(f"skipping {r.family} ({how}): {r.skipped}", file=out, flush=True)
                 continue
             print(f"sending over {r.family} ({r.host}), {how} ...", file=out, flush=True)
             try:
-                _send_one_family(api, r, files, work, tls if r.tls else None)
+                _send_one_family(api, r, files, work, tls if r.tls else None, key if r.integrity else None)
             except (api.errors.SecurePDUError, OSError) as exc:
-                r.problems.append(f"{r.family}{' TLS' if r.tls else ''}: {exc}")
+                r.problems.append(f"{r.label}: {exc}")
             if r.negotiated:
                 print(f"  negotiated {r.negotiated}", file=out, flush=True)
         _table(runs, out)
+        if not no_integrity:
+            _verify_manifests(api, runs, key, out)
         problems = [p for r in runs for p in r.problems]
         for p in problems:
             print(f"MISMATCH {p}", file=sys.stderr, flush=True)
@@ -310,7 +422,7 @@ def run(
             print(f"demo FAILED: {len(problems)} problem(s)", file=out, flush=True)
             return 1
         total = sum(r.verified for r in tried)
-        over = ", ".join(f"{r.family}{' TLS' if r.tls else ''}" for r in tried)
+        over = ", ".join(r.label for r in tried)
         print(f"demo OK: {total} objects received intact over {over}", file=out, flush=True)
         return 0
     finally:
