@@ -13,6 +13,7 @@ import logging
 
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -237,8 +238,14 @@ def test_pynetdicom_into_required_scp_is_rejected(
     scp = storage_scp(loopback, integrity="required", integrity_key=key())
     with caplog.at_level(logging.WARNING, logger="securepdu"):
         assoc, statuses = pynetdicom_store(loopback, scp.port, study[:1])
-    # Our SCP refused it, for the right reason, and stored nothing.
-    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+        # Our SCP refused it, for the right reason, and stored nothing. It logs
+        # just after sending the A-ASSOCIATE-RJ, so give its thread a moment.
+        deadline = time.monotonic() + 5
+        while True:
+            refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+            if any("integrity required" in m for m in refusals) or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
     assert any("integrity required" in m for m in refusals), refusals
     assert statuses == [] and not assoc.is_established
     assert not list(scp.storage.glob("*.dcm"))
