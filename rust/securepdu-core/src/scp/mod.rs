@@ -36,6 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use socket2::SockRef;
 
 use crate::association::{Association, Config, Indication, Role};
@@ -45,9 +46,9 @@ use crate::dimse::{
     VERIFICATION_SOP_CLASS,
 };
 use crate::integrity::{
-    ct_eq, decode_tag_pdv, format_rfc3339, random_nonce, IntegrityAnswer, IntegrityConfig,
-    IntegrityOffer, Manifest, ManifestEntry, Policy, SessionKey, Tagger, INTEGRITY_SOP_CLASS,
-    TAG_LEN, TLS_EXPORTER_LABEL, TLS_EXPORTER_LEN,
+    ct_eq, decode_tag_pdv, format_rfc3339, random_nonce, Digests, Hasher, HasherGone,
+    IntegrityAnswer, IntegrityConfig, IntegrityOffer, Manifest, ManifestEntry, Policy, SessionKey,
+    INTEGRITY_SOP_CLASS, TAG_LEN, TLS_EXPORTER_LABEL, TLS_EXPORTER_LEN,
 };
 use crate::part10::{FileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
 use crate::pdu::{
@@ -853,6 +854,7 @@ fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
                 current: None,
                 integrity,
                 awaiting_tag: None,
+                hasher: None,
             };
             session.run();
         }
@@ -871,8 +873,6 @@ enum Incoming {
         writer: Option<PartialObject>,
         /// The status to answer instead of storing.
         failure: Option<(u16, String)>,
-        /// The integrity tag being computed (integrity in force, object written).
-        tagger: Option<Tagger>,
     },
     /// A request we do not handle, whose data set is being discarded.
     Other { response: Option<Message> },
@@ -892,6 +892,9 @@ struct Session<'a> {
     integrity: Option<ScpIntegrity>,
     /// A C-STORE whose data set is complete, waiting for its tag PDV.
     awaiting_tag: Option<(u8, Incoming)>,
+    /// Hashes the object being written (file SHA-256 and, with integrity in
+    /// force, its tag) off this thread; started at the first C-STORE.
+    hasher: Option<Hasher>,
 }
 
 impl Session<'_> {
@@ -984,7 +987,7 @@ impl Session<'_> {
                         message,
                         context_id,
                     } => self.on_command(message, context_id)?,
-                    Event::DatasetFragment { data, .. } => self.on_fragment(&data),
+                    Event::DatasetFragment { data, .. } => self.on_fragment(data),
                     Event::DatasetComplete { .. } => self.on_complete()?,
                 }
             }
@@ -1033,7 +1036,7 @@ impl Session<'_> {
         }
     }
 
-    fn start_store(&self, rq: CStoreRq, ctx: &AcceptedContext) -> Incoming {
+    fn start_store(&mut self, rq: CStoreRq, ctx: &AcceptedContext) -> Incoming {
         let sop_class = &rq.affected_sop_class_uid;
         let failure = if !is_storage_sop_class(sop_class) {
             Some((
@@ -1060,7 +1063,6 @@ impl Session<'_> {
                 transfer_syntax,
                 writer: None,
                 failure: Some(failure),
-                tagger: None,
             };
         }
         let mut meta = FileMeta::new(
@@ -1069,8 +1071,8 @@ impl Session<'_> {
             transfer_syntax.clone(),
         );
         meta.source_application_entity_title = Some(self.calling_ae.clone());
-        match PartialObject::create(&self.inner.config.storage_dir, &meta) {
-            Ok(writer) => {
+        match PartialObject::create_unhashed(&self.inner.config.storage_dir, &meta) {
+            Ok((writer, header)) => {
                 let tagger = self.integrity.as_ref().map(|i| {
                     i.session.tagger(
                         rq.message_id,
@@ -1079,12 +1081,25 @@ impl Session<'_> {
                         &transfer_syntax,
                     )
                 });
-                Incoming::Store {
-                    rq,
-                    transfer_syntax,
-                    writer: Some(writer),
-                    failure: None,
-                    tagger,
+                let hasher = self.hasher.get_or_insert_with(|| {
+                    Hasher::new(&format!("securepdu-scp-hash-{}", self.peer.port()))
+                });
+                // The file SHA-256 covers the header and the data set, in file
+                // order; the tag covers the data set only.
+                hasher.begin(true, tagger);
+                match hasher.file(header) {
+                    Ok(()) => Incoming::Store {
+                        rq,
+                        transfer_syntax,
+                        writer: Some(writer),
+                        failure: None,
+                    },
+                    Err(e) => Incoming::Store {
+                        rq,
+                        transfer_syntax,
+                        writer: None,
+                        failure: Some((status::OUT_OF_RESOURCES, format!("cannot store: {e}"))),
+                    },
                 }
             }
             Err(e) => Incoming::Store {
@@ -1092,39 +1107,44 @@ impl Session<'_> {
                 transfer_syntax,
                 writer: None,
                 failure: Some((status::OUT_OF_RESOURCES, format!("cannot create file: {e}"))),
-                tagger: None,
             },
         }
     }
 
-    fn on_fragment(&mut self, data: &[u8]) {
+    fn on_fragment(&mut self, data: Bytes) {
         if let Some((
             _,
             Incoming::Store {
-                writer,
-                failure,
-                tagger,
-                ..
+                writer, failure, ..
             },
         )) = &mut self.current
         {
             if let Some(w) = writer {
-                match w.write(data) {
-                    // The tag is computed over the bytes as they are written.
-                    Ok(()) => {
-                        if let Some(t) = tagger {
-                            t.update(data);
-                        }
-                    }
-                    Err(e) => {
-                        // Dropping the writer removes the temporary file.
-                        *writer = None;
-                        *tagger = None;
-                        *failure = Some((status::OUT_OF_RESOURCES, format!("cannot write: {e}")));
-                    }
+                // The digests are computed over the bytes as they are written:
+                // the worker gets the same buffer, not a copy or a re-read.
+                let written = w
+                    .write(&data)
+                    .map_err(|e| format!("cannot write: {e}"))
+                    .and_then(|()| match &mut self.hasher {
+                        Some(h) => h.data(data).map_err(|e| format!("cannot store: {e}")),
+                        None => Err("cannot store: no hasher".to_owned()),
+                    });
+                if let Err(why) = written {
+                    // Dropping the writer removes the temporary file.
+                    *writer = None;
+                    *failure = Some((status::OUT_OF_RESOURCES, why));
                 }
             }
         }
+    }
+
+    /// The digests of the object being written (waits for the hashing worker).
+    fn digests(&mut self) -> Result<Digests, (u16, Option<String>)> {
+        match &mut self.hasher {
+            Some(h) => h.finish(),
+            None => Err(HasherGone),
+        }
+        .map_err(|e| (status::OUT_OF_RESOURCES, Some(format!("cannot store: {e}"))))
     }
 
     fn on_complete(&mut self) -> Result<(), NetError> {
@@ -1152,7 +1172,14 @@ impl Session<'_> {
                 let (status, comment) = match (writer, failure) {
                     (_, Some(failure)) => (failure.0, Some(failure.1)),
                     (None, None) => (status::OUT_OF_RESOURCES, None),
-                    (Some(writer), None) => self.finish_store(&rq, transfer_syntax, writer, None),
+                    (Some(writer), None) => match self.digests() {
+                        Ok(Digests {
+                            sha256: Some(sha256),
+                            ..
+                        }) => self.finish_store(&rq, transfer_syntax, writer, sha256, None),
+                        Ok(_) => (status::OUT_OF_RESOURCES, None),
+                        Err(failed) => failed,
+                    },
                 };
                 self.respond_store(context_id, &rq, status, comment)
             }
@@ -1185,7 +1212,6 @@ impl Session<'_> {
             transfer_syntax,
             writer,
             failure,
-            tagger,
         } = incoming
         else {
             return Err(NetError::Protocol(
@@ -1204,22 +1230,30 @@ impl Session<'_> {
                 rq.message_id
             )));
         }
-        let (status, comment) = match (writer, failure, tagger) {
-            (_, Some(failure), _) => (failure.0, Some(failure.1)),
-            (Some(writer), None, Some(tagger)) => {
-                if ct_eq(&tagger.finish(), &tag) {
-                    let key_id = self
-                        .integrity
-                        .as_ref()
-                        .map(|i| i.key_id.clone())
-                        .unwrap_or_default();
-                    self.finish_store(&rq, transfer_syntax, writer, Some((key_id, tag)))
-                } else {
-                    drop(writer); // removes the temporary file
-                    self.integrity_failed(&rq, "tag mismatch")
+        let (status, comment) = match (writer, failure) {
+            (_, Some(failure)) => (failure.0, Some(failure.1)),
+            (Some(writer), None) => match self.digests() {
+                Ok(Digests {
+                    sha256: Some(sha256),
+                    tag: Some(ours),
+                }) => {
+                    // Checked before the file is made durable.
+                    if ct_eq(&ours, &tag) {
+                        let key_id = self
+                            .integrity
+                            .as_ref()
+                            .map(|i| i.key_id.clone())
+                            .unwrap_or_default();
+                        self.finish_store(&rq, transfer_syntax, writer, sha256, Some((key_id, tag)))
+                    } else {
+                        drop(writer); // removes the temporary file
+                        self.integrity_failed(&rq, "tag mismatch")
+                    }
                 }
-            }
-            _ => (status::OUT_OF_RESOURCES, None),
+                Ok(_) => (status::OUT_OF_RESOURCES, None),
+                Err(failed) => failed,
+            },
+            (None, None) => (status::OUT_OF_RESOURCES, None),
         };
         self.respond_store(context_id, &rq, status, comment)
     }
@@ -1266,9 +1300,10 @@ impl Session<'_> {
         rq: &CStoreRq,
         transfer_syntax: String,
         writer: PartialObject,
+        sha256: [u8; 32],
         integrity: Option<(String, [u8; TAG_LEN])>,
     ) -> (u16, Option<String>) {
-        let done = match writer.finish() {
+        let done = match writer.finish_hashed(sha256) {
             Ok(done) => done,
             Err(e) => return (status::OUT_OF_RESOURCES, Some(format!("cannot store: {e}"))),
         };

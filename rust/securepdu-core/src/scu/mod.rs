@@ -21,9 +21,10 @@ use crate::dimse::{
     VERIFICATION_SOP_CLASS,
 };
 use crate::integrity::{
-    ct_eq, encode_tag_pdv, random_nonce, IntegrityAnswer, IntegrityConfig, IntegrityError,
-    IntegrityOffer, Policy, SessionKey, Tagger, INTEGRITY_SOP_CLASS, INTEGRITY_TRANSFER_SYNTAX,
-    NONCE_LEN, TAG_LEN, TLS_EXPORTER_LABEL, TLS_EXPORTER_LEN,
+    ct_eq, encode_tag_pdv, random_nonce, Digests, Hasher, HasherGone, IntegrityAnswer,
+    IntegrityConfig, IntegrityError, IntegrityOffer, Policy, SessionKey, Tagger,
+    INTEGRITY_SOP_CLASS, INTEGRITY_TRANSFER_SYNTAX, NONCE_LEN, TAG_LEN, TLS_EXPORTER_LABEL,
+    TLS_EXPORTER_LEN,
 };
 use crate::part10::{FileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
 use crate::pdu::{
@@ -128,6 +129,9 @@ pub struct ScuAssociation {
     /// ID of the integrity context, when it was proposed.
     integrity_context: Option<u8>,
     integrity: Option<ActiveIntegrity>,
+    /// Computes the tags off this thread while it sends; started at the first
+    /// C-STORE under integrity protection.
+    hasher: Option<Hasher>,
 }
 
 impl ScuAssociation {
@@ -269,6 +273,7 @@ impl ScuAssociation {
             reassembler: Reassembler::new(),
             integrity_context: offer.map(|o| o.context_id),
             integrity,
+            hasher: None,
         })
     }
 
@@ -387,7 +392,7 @@ impl ScuAssociation {
     ) -> Result<StoreOutcome, NetError> {
         let transfer_syntax = self.accepted_context(context_id)?.transfer_syntax.clone();
         let message_id = self.send_store_command(context_id, sop_class, sop_instance)?;
-        let mut tagger = self.tagger(message_id, sop_class, sop_instance, &transfer_syntax);
+        let tagged = self.begin_tag(message_id, sop_class, sop_instance, &transfer_syntax)?;
         let chunk = max_pdv_data(self.peer_max);
         let total = dataset.len();
         let mut start = 0usize;
@@ -395,8 +400,8 @@ impl ScuAssociation {
             let end = start.saturating_add(chunk).min(total);
             let is_last = end == total;
             let piece = dataset.slice(start..end);
-            if let Some(t) = &mut tagger {
-                t.update(&piece);
+            if tagged {
+                self.tag_chunk(piece.clone())?;
             }
             let sent = self.conn.send_pdv(context_id, false, is_last, piece);
             self.after_send(sent)?;
@@ -405,7 +410,7 @@ impl ScuAssociation {
             }
             start = end;
         }
-        let tag = self.send_tag(message_id, tagger)?;
+        let tag = self.send_tag(message_id, tagged)?;
         let mut outcome = self.store_response(message_id)?;
         outcome.integrity_tag = tag;
         Ok(outcome)
@@ -450,12 +455,12 @@ impl ScuAssociation {
             &meta.media_storage_sop_class_uid,
             &meta.media_storage_sop_instance_uid,
         )?;
-        let mut tagger = self.tagger(
+        let tagged = self.begin_tag(
             message_id,
             &meta.media_storage_sop_class_uid,
             &meta.media_storage_sop_instance_uid,
             &meta.transfer_syntax_uid,
-        );
+        )?;
         let mut fragmenter = DatasetFragmenter::new(context_id, dataset_len, self.peer_max);
         while let Some(n) = fragmenter.next_chunk_len() {
             // read_to_end fills the vector's spare capacity without zeroing it
@@ -473,10 +478,12 @@ impl ScuAssociation {
                     format!("{} shrank while it was being sent", path.display()),
                 )));
             }
-            if let Some(t) = &mut tagger {
-                t.update(&chunk);
+            let chunk = Bytes::from(chunk);
+            if tagged {
+                // The worker hashes this buffer while it is being sent.
+                self.tag_chunk(chunk.clone())?;
             }
-            let pdv = match fragmenter.pdv_for(Bytes::from(chunk)) {
+            let pdv = match fragmenter.pdv_for(chunk) {
                 Ok(pdv) => pdv,
                 Err(e) => {
                     self.conn.abort();
@@ -486,10 +493,46 @@ impl ScuAssociation {
             let sent = self.conn.send_pdv(context_id, false, pdv.is_last, pdv.data);
             self.after_send(sent)?;
         }
-        let tag = self.send_tag(message_id, tagger)?;
+        let tag = self.send_tag(message_id, tagged)?;
         let mut outcome = self.store_response(message_id)?;
         outcome.integrity_tag = tag;
         Ok(outcome)
+    }
+
+    /// Starts the tag of the C-STORE `message_id` on the hashing worker when
+    /// integrity is in force; whether it did.
+    fn begin_tag(
+        &mut self,
+        message_id: u16,
+        sop_class: &str,
+        sop_instance: &str,
+        transfer_syntax: &str,
+    ) -> Result<bool, NetError> {
+        let Some(tagger) = self.tagger(message_id, sop_class, sop_instance, transfer_syntax) else {
+            return Ok(false);
+        };
+        let hasher = self
+            .hasher
+            .get_or_insert_with(|| Hasher::new("securepdu-scu-hash"));
+        hasher.begin(false, Some(tagger));
+        Ok(true)
+    }
+
+    /// Hands the next data set bytes to the hashing worker (blocks while it is
+    /// a few chunks behind).
+    fn tag_chunk(&mut self, chunk: Bytes) -> Result<(), NetError> {
+        let fed = match &mut self.hasher {
+            Some(h) => h.data(chunk),
+            None => Err(HasherGone),
+        };
+        fed.map_err(|e| self.hash_failed(e))
+    }
+
+    /// The data set was sent but its tag cannot be computed: the C-STORE cannot
+    /// complete, so the association is aborted.
+    fn hash_failed(&mut self, e: HasherGone) -> NetError {
+        self.conn.abort();
+        NetError::Io(std::io::Error::other(format!("integrity: {e}")))
     }
 
     /// A tagger for the C-STORE `message_id`, when integrity is in force. The
@@ -517,13 +560,23 @@ impl ScuAssociation {
     fn send_tag(
         &mut self,
         message_id: u16,
-        tagger: Option<Tagger>,
+        tagged: bool,
     ) -> Result<Option<[u8; TAG_LEN]>, NetError> {
-        let (Some(tagger), Some(ctx)) = (tagger, self.integrity.as_ref().map(|i| i.context_id))
-        else {
+        let Some(ctx) = self.integrity.as_ref().map(|i| i.context_id) else {
             return Ok(None);
         };
-        let tag = tagger.finish();
+        if !tagged {
+            return Ok(None);
+        }
+        let digests = match &mut self.hasher {
+            Some(h) => h.finish(),
+            None => Err(HasherGone),
+        };
+        let tag = match digests {
+            Ok(Digests { tag: Some(tag), .. }) => tag,
+            Ok(_) => return Err(self.hash_failed(HasherGone)),
+            Err(e) => return Err(self.hash_failed(e)),
+        };
         let data = Bytes::copy_from_slice(&encode_tag_pdv(message_id, &tag));
         let sent = self.conn.send_pdv(ctx, true, true, data);
         self.after_send(sent)?;

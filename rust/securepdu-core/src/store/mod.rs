@@ -17,6 +17,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use ring::digest;
 
 use crate::dimse::VERIFICATION_SOP_CLASS;
@@ -181,7 +182,9 @@ pub struct PartialObject {
     final_name: String,
     file: Option<BufWriter<File>>,
     written: u64,
-    sha256: digest::Context,
+    /// The file's SHA-256 when computed here; `None` when the caller hashes the
+    /// bytes elsewhere ([`PartialObject::create_unhashed`]).
+    sha256: Option<digest::Context>,
 }
 
 /// A received object made durable by [`PartialObject::finish`].
@@ -210,6 +213,24 @@ impl PartialObject {
     /// the Part 10 header of `meta` into it. The SOP Instance UID must pass
     /// [`validate_uid`].
     pub fn create(dir: &Path, meta: &FileMeta) -> io::Result<Self> {
+        let (mut obj, header) = Self::open(dir, meta)?;
+        obj.sha256 = Some(digest::Context::new(&digest::SHA256));
+        obj.write(&header)?;
+        Ok(obj)
+    }
+
+    /// [`Self::create`] for a caller that hashes the file itself (on another
+    /// thread, see [`crate::integrity::Hasher`]): returns the Part 10 header
+    /// written, which starts the file, to hash before the data set. Finish
+    /// with [`Self::finish_hashed`].
+    pub fn create_unhashed(dir: &Path, meta: &FileMeta) -> io::Result<(Self, Bytes)> {
+        let (mut obj, header) = Self::open(dir, meta)?;
+        let header = Bytes::from(header);
+        obj.write(&header)?;
+        Ok((obj, header))
+    }
+
+    fn open(dir: &Path, meta: &FileMeta) -> io::Result<(Self, Vec<u8>)> {
         let uid = &meta.media_storage_sop_instance_uid;
         let final_name = file_name_for(uid)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
@@ -219,23 +240,25 @@ impl PartialObject {
             .write(true)
             .create_new(true)
             .open(&temp_path)?;
-        let mut obj = Self {
+        let obj = Self {
             dir: dir.to_owned(),
             temp_path,
             final_name,
             file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
             written: 0,
-            sha256: digest::Context::new(&digest::SHA256),
+            sha256: None,
         };
-        obj.write(&meta.encode())?;
-        Ok(obj)
+        Ok((obj, meta.encode()))
     }
 
-    /// Appends data set bytes (hashing them in the same pass).
+    /// Appends data set bytes (hashing them in the same pass, unless created
+    /// with [`Self::create_unhashed`]).
     pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
         let file = self.file.as_mut().ok_or_else(closed)?;
         file.write_all(data)?;
-        self.sha256.update(data);
+        if let Some(sha256) = &mut self.sha256 {
+            sha256.update(data);
+        }
         self.written = self.written.saturating_add(data.len() as u64);
         Ok(())
     }
@@ -258,8 +281,33 @@ impl PartialObject {
     /// Makes the object durable: flush, fsync, rename to `<SOP Instance UID>.dcm`
     /// (replacing an older copy of the same instance), fsync the directory.
     /// Returns the final path, the file size and its SHA-256. On error the
-    /// temporary file is removed.
+    /// temporary file is removed. Only for an object from [`Self::create`].
     pub fn finish(mut self) -> io::Result<DurableObject> {
+        let Some(context) = self.sha256.take() else {
+            return Err(io::Error::other(
+                "internal: partial object hashed elsewhere, use finish_hashed",
+            ));
+        };
+        let digest = context.finish();
+        let mut sha256 = [0u8; 32];
+        for (o, i) in sha256.iter_mut().zip(digest.as_ref()) {
+            *o = *i;
+        }
+        self.make_durable(sha256)
+    }
+
+    /// [`Self::finish`] for an object from [`Self::create_unhashed`], with the
+    /// SHA-256 its caller computed over the header and every byte written.
+    pub fn finish_hashed(self, sha256: [u8; 32]) -> io::Result<DurableObject> {
+        if self.sha256.is_some() {
+            return Err(io::Error::other(
+                "internal: partial object hashed here, use finish",
+            ));
+        }
+        self.make_durable(sha256)
+    }
+
+    fn make_durable(mut self, sha256: [u8; 32]) -> io::Result<DurableObject> {
         let writer = self.file.take().ok_or_else(closed)?;
         let file = writer.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
@@ -272,11 +320,6 @@ impl PartialObject {
             // Not durable, so not stored: the peer gets a failure and may retry.
             let _ = fs::remove_file(&final_path);
             return Err(e);
-        }
-        let mut sha256 = [0u8; 32];
-        let digest = self.sha256.clone().finish();
-        for (o, i) in sha256.iter_mut().zip(digest.as_ref()) {
-            *o = *i;
         }
         Ok(DurableObject {
             path: final_path,
@@ -419,6 +462,22 @@ mod tests {
         assert!(temp.exists());
         drop(dropped);
         assert!(!temp.exists());
+
+        // Hashed elsewhere: the caller hashes the header returned, then the data.
+        let (mut obj, header) = PartialObject::create_unhashed(dir.path(), &meta).unwrap();
+        obj.write(b"abcd").unwrap();
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(&header);
+        ctx.update(b"abcd");
+        let sha = crate::integrity::sha256(&fs::read(&done.path).unwrap());
+        assert_eq!(ctx.finish().as_ref(), &sha[..]);
+        let again = obj.finish_hashed(sha).unwrap();
+        assert_eq!((again.size, again.sha256), (done.size, done.sha256));
+        // Each finish matches its create.
+        let (unhashed, _) = PartialObject::create_unhashed(dir.path(), &meta).unwrap();
+        assert!(unhashed.finish().is_err());
+        let hashed = PartialObject::create(dir.path(), &meta).unwrap();
+        assert!(hashed.finish_hashed(sha).is_err());
 
         let bad = FileMeta::new("1.2", "../x", EXPLICIT_VR_LITTLE_ENDIAN);
         assert!(PartialObject::create(dir.path(), &bad).is_err());
