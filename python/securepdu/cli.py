@@ -352,20 +352,30 @@ def _tls_summary(assoc: Any) -> str:
     return f" over {version}" + (f" ({suite})" if suite else "")
 
 
+def _client_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The associate() options of echo and store (TLS and integrity included), or
+    None after saying on stderr why they are unusable."""
+    api = _api_module()
+    try:
+        options = _assoc_options(args)
+        options.update(_integrity_options(args))
+    except api.errors.TLSError as exc:
+        _err(_describe_error(exc))
+        return None
+    except _KeyError as exc:
+        _err(str(exc))
+        return None
+    return options
+
+
 # --------------------------------------------------------------------------- echo
 
 
 def _cmd_echo(args: argparse.Namespace, stdout: TextIO) -> int:
     api = _api_module()
     target = f"{args.aec}@{_host_port(args.host, args.port)}"
-    try:
-        options = _assoc_options(args)
-        options.update(_integrity_options(args))
-    except api.errors.TLSError as exc:
-        _err(_describe_error(exc))
-        return 2
-    except _KeyError as exc:
-        _err(str(exc))
+    options = _client_options(args)
+    if options is None:
         return 2
     t0 = time.perf_counter()
     try:
@@ -524,14 +534,8 @@ def _cmd_store(args: argparse.Namespace, stdout: TextIO) -> int:
     if not files:
         _err("nothing to send: no DICOM files found in " + ", ".join(args.paths))
         return 1
-    try:
-        options = _assoc_options(args)
-        options.update(_integrity_options(args))
-    except api.errors.TLSError as exc:
-        _err(_describe_error(exc))
-        return 2
-    except _KeyError as exc:
-        _err(str(exc))
+    options = _client_options(args)
+    if options is None:
         return 2
     total_bytes = sum(_file_size(f) for f in files)
     target = f"{args.aec}@{_host_port(args.host, args.port)}"
