@@ -96,6 +96,7 @@ class ScuAssociation:
         dimse_timeout: float,
         tls: dict[str, Any] | None = None,
         integrity: tuple[str, str] | None = None,
+        trace: Callable[[str, str], object] | None = None,
     ) -> ScuAssociation: ...
     @property
     def accepted_contexts(self) -> list[tuple[int, str, str]]: ...
@@ -146,6 +147,7 @@ class StorageServer:
         tls: dict[str, Any] | None = None,
         allowed_calling_aes: dict[str, list[str]] | None = None,
         integrity: tuple[str, str] | None = None,
+        trace: Callable[[str, str], object] | None = None,
     ) -> StorageServer: ...
     @property
     def address(self) -> tuple[str, int]: ...

@@ -242,7 +242,10 @@ class Association:
             payload = data[meta.dataset_offset :]
             return self._send_bytes(ctx, meta.sop_class_uid, meta.sop_instance_uid, payload, None)
         path = Path(obj)
-        meta = _meta_of_file(path)
+        return self._store_file(path, _meta_of_file(path))
+
+    def _store_file(self, path: Path, meta: _core.FileMeta) -> StoreResult:
+        """Stores the Part 10 file at ``path`` whose header ``meta`` was read already."""
         ctx = self.context_for(meta.sop_class_uid, meta.transfer_syntax)
         if ctx is None:
             return self._store_dataset(dcmread(path), path)
@@ -329,6 +332,17 @@ def _fmt_addr(addr: tuple[str, int]) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _log_pdu(peer: str, line: str) -> None:
+    """Logs one PDU summary from the core's trace, prefixed with the peer address."""
+    log.debug("%s %s", peer, line)
+
+
+def _pdu_trace() -> Callable[[str, str], None] | None:
+    """The PDU trace to hand the core: on when "securepdu" logs at DEBUG, else None
+    (the core then builds no summaries at all)."""
+    return _log_pdu if log.isEnabledFor(logging.DEBUG) else None
+
+
 def associate(
     host: str,
     port: int,
@@ -387,6 +401,7 @@ def associate(
         float(dimse_timeout),
         tls._client_options() if tls is not None else None,
         integrity_setting,
+        _pdu_trace(),
     )
     assoc = Association(inner, calling_ae, called_ae)
     log.info(
@@ -429,12 +444,14 @@ def send(
     integrity_on = resolve_integrity(options.get("integrity"), options.get("integrity_key")) is not None
     room = MAX_CONTEXTS - 1 - (1 if integrity_on else 0)
     results: dict[int, StoreResult] = {}
+    # Headers are read once, here, and reused when each file is sent.
+    metas: dict[int, _core.FileMeta] = {}
     batches: list[tuple[list[tuple[str, list[str]]], list[int]]] = []
     contexts: dict[tuple[str, tuple[str, ...]], None] = {}
     members: list[int] = []
     for i, path in enumerate(files):
         try:
-            meta = _meta_of_file(path)
+            meta = metas[i] = _meta_of_file(path)
         except (OSError, ValueError) as exc:
             results[i] = StoreResult(None, path=path, error=f"not a DICOM Part 10 file: {exc}")
             continue
@@ -457,14 +474,12 @@ def send(
             progress(done, len(files), result)
 
     for i in sorted(results):
-        done += 1
-        if progress is not None:
-            progress(done, len(files), results[i])
+        report(i, results[i])
     for batch_contexts, batch in batches:
         with associate(host, port, contexts=batch_contexts, **options) as assoc:
             for i in batch:
                 try:
-                    result = assoc.store(files[i])
+                    result = assoc._store_file(files[i], metas[i])
                 except (NoPresentationContext, ValueError, OSError) as exc:
                     if not assoc.is_established:
                         raise

@@ -18,7 +18,7 @@ from typing import Any
 from pydicom import Dataset, dcmread
 
 from securepdu import _core
-from securepdu.association import DEFAULT_MAX_PDU
+from securepdu.association import DEFAULT_MAX_PDU, _pdu_trace
 from securepdu.integrity import KeySource, resolve_integrity
 from securepdu.tls import TLSConfig
 
@@ -153,6 +153,7 @@ class StorageSCP:
             self.tls._server_options() if self.tls is not None else None,
             {k: list(v) for k, v in self.tls.allowed_calling_aes.items()} if self.tls is not None else None,
             self._integrity,
+            _pdu_trace(),
         )
         self._server = server
         log.info("listening on %s as %s, storing into %s", _fmt_addr(server.address), self.ae_title, self.storage_dir)

@@ -25,7 +25,23 @@ use securepdu_core::tls::{
 use securepdu_core::transport::{NetError, Timeouts};
 
 use crate::error::Error;
+use securepdu_core::conn::TraceHook;
 use securepdu_core::integrity::to_hex;
+
+/// A PDU trace that calls `callable(peer, line)` (e.g. a logger at DEBUG),
+/// holding the GIL only for that call.
+fn trace_hook(callable: Option<Py<PyAny>>) -> Option<TraceHook> {
+    let callable = Arc::new(callable?);
+    Some(TraceHook::new(move |t| {
+        let peer = t.peer.map(|p| p.to_string()).unwrap_or_default();
+        Python::attach(|py| {
+            if let Err(err) = callable.call1(py, (peer, t.line.as_str())) {
+                // Logging must not end an association; report it as Python does.
+                err.write_unraisable(py, None);
+            }
+        });
+    }))
+}
 
 fn duration(seconds: f64, name: &str) -> Result<Duration, Error> {
     Duration::try_from_secs_f64(seconds).map_err(|_| {
@@ -176,7 +192,7 @@ impl ScuAssociationPy {
     /// Connects and negotiates; raises AssociationRejected, TimeoutError, NetworkError.
     #[staticmethod]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (host, port, calling_ae, called_ae, contexts, max_pdu, connect_timeout, acse_timeout, dimse_timeout, tls=None, integrity=None))]
+    #[pyo3(signature = (host, port, calling_ae, called_ae, contexts, max_pdu, connect_timeout, acse_timeout, dimse_timeout, tls=None, integrity=None, trace=None))]
     fn connect(
         py: Python<'_>,
         host: String,
@@ -190,6 +206,7 @@ impl ScuAssociationPy {
         dimse_timeout: f64,
         tls: Option<Bound<'_, PyDict>>,
         integrity: Option<(String, String)>,
+        trace: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let tls = tls.map(|d| tls_client(py, &d)).transpose()?;
         let integrity = crate::integrity::config(integrity)?;
@@ -206,6 +223,7 @@ impl ScuAssociationPy {
             max_pdu,
             timeouts,
             integrity,
+            trace: trace_hook(trace),
         };
         let assoc = py
             .detach(|| ScuAssociation::connect_tls(&host, port, config, tls.as_ref()))
@@ -467,7 +485,7 @@ impl StorageServer {
     /// Binds the listening socket; raises NetworkError if the address is taken.
     #[new]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (host, port, ae_title, storage_dir, require_called_ae, max_associations, max_pdu, acse_timeout, dimse_timeout, idle_timeout, on_store, on_association, on_tls_error, on_event, tls=None, allowed_calling_aes=None, integrity=None))]
+    #[pyo3(signature = (host, port, ae_title, storage_dir, require_called_ae, max_associations, max_pdu, acse_timeout, dimse_timeout, idle_timeout, on_store, on_association, on_tls_error, on_event, tls=None, allowed_calling_aes=None, integrity=None, trace=None))]
     fn new(
         py: Python<'_>,
         host: String,
@@ -487,6 +505,7 @@ impl StorageServer {
         tls: Option<Bound<'_, PyDict>>,
         allowed_calling_aes: Option<std::collections::HashMap<String, Vec<String>>>,
         integrity: Option<(String, String)>,
+        trace: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let integrity = crate::integrity::config(integrity)?;
         let tls = tls.map(|d| tls_server(py, &d)).transpose()?;
@@ -507,6 +526,7 @@ impl StorageServer {
                 .into_iter()
                 .collect(),
             integrity,
+            trace: trace_hook(trace),
         };
         let handler = Arc::new(PyHandler {
             on_store,

@@ -12,15 +12,18 @@
 //! shutdown), so TLS can wrap a `TcpStream` later.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 
 use crate::association::{Association, Indication, Output};
+use crate::codec::Reader;
 use crate::dimse::{fragment_command, Message};
-use crate::pdu::PData;
+use crate::pdu::{pdu_name, pdu_type, AssociateAc, AssociateRq, PData, Pdu};
 
 pub use crate::transport::{NetError, Timeouts};
 
@@ -71,6 +74,272 @@ impl Transport for TcpStream {
     }
 }
 
+/// One PDU sent or received, summarised in one line for a trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PduTrace {
+    /// The peer, when the connection knows it.
+    pub peer: Option<SocketAddr>,
+    /// Sent (true) or received (false).
+    pub sent: bool,
+    /// The PDU type name, e.g. `"P-DATA-TF"`.
+    pub pdu: &'static str,
+    /// The whole summary, e.g. `"received P-DATA-TF 262150 bytes: 1 PDV ctx 3 data last"`.
+    pub line: String,
+}
+
+/// A hook called with every [`PduTrace`] of a connection. Cheap to clone;
+/// two hooks are equal when they share the same function.
+#[derive(Clone)]
+pub struct TraceHook(Arc<dyn Fn(&PduTrace) + Send + Sync>);
+
+impl TraceHook {
+    /// Wraps a function.
+    pub fn new(f: impl Fn(&PduTrace) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// Calls the function.
+    pub fn call(&self, trace: &PduTrace) {
+        (self.0)(trace);
+    }
+}
+
+impl fmt::Debug for TraceHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TraceHook(..)")
+    }
+}
+
+impl PartialEq for TraceHook {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for TraceHook {}
+
+/// The trace of one connection: the hook, the peer, and how many bytes of the
+/// PDU being sent are still to come (a P-DATA header and its data are queued
+/// as separate buffers).
+#[derive(Debug)]
+struct Tracer {
+    hook: TraceHook,
+    peer: Option<SocketAddr>,
+    tx_left: usize,
+}
+
+impl Tracer {
+    fn emit(&self, sent: bool, pdu: &'static str, detail: fmt::Arguments<'_>) {
+        let dir = if sent { "sent" } else { "received" };
+        let line = format!("{dir} {pdu}{detail}");
+        self.hook.call(&PduTrace {
+            peer: self.peer,
+            sent,
+            pdu,
+            line,
+        });
+    }
+
+    /// One buffer queued for writing: summarised from our own PDU header (and,
+    /// for an A-ASSOCIATE, the request or answer the machine keeps) when it
+    /// starts a PDU; a continuation (P-DATA payload) only counts down.
+    fn sent(&mut self, bytes: &[u8], assoc: &Association) {
+        if self.tx_left > 0 {
+            self.tx_left = self.tx_left.saturating_sub(bytes.len());
+            return;
+        }
+        let mut r = Reader::new(bytes);
+        let (Some(ty), Some(_), Some(len)) = (r.u8(), r.u8(), r.u32_be()) else {
+            return;
+        };
+        let total = usize::try_from(len).unwrap_or(usize::MAX).saturating_add(6);
+        self.tx_left = total.saturating_sub(bytes.len());
+        let name = pdu_name(ty);
+        match ty {
+            pdu_type::ASSOCIATE_RQ => match assoc.associate_rq() {
+                Some(rq) => self.emit(
+                    true,
+                    name,
+                    format_args!(" {total} bytes: {}", rq_summary(rq)),
+                ),
+                None => self.emit(true, name, format_args!(" {total} bytes")),
+            },
+            pdu_type::ASSOCIATE_AC => match assoc.associate_ac() {
+                Some(ac) => self.emit(
+                    true,
+                    name,
+                    format_args!(" {total} bytes: {}", ac_summary(ac)),
+                ),
+                None => self.emit(true, name, format_args!(" {total} bytes")),
+            },
+            pdu_type::P_DATA_TF => {
+                // PDV items: item length (4), context ID (1), message control header (1).
+                let mut pdvs = Vec::new();
+                while let (Some(item_len), Some(ctx), Some(mch)) = (r.u32_be(), r.u8(), r.u8()) {
+                    pdvs.push(pdv_summary(ctx, mch & 1 != 0, mch & 2 != 0));
+                    let data = usize::try_from(item_len)
+                        .unwrap_or(usize::MAX)
+                        .saturating_sub(2);
+                    if r.skip(data).is_none() {
+                        break;
+                    }
+                }
+                self.emit(
+                    true,
+                    name,
+                    format_args!(" {total} bytes: {}", pdvs_summary(&pdvs)),
+                );
+            }
+            // A-ASSOCIATE-RJ: reserved (1), result (1), source (1), reason (1);
+            // A-ABORT: reserved (2), source (1), reason (1).
+            pdu_type::ASSOCIATE_RJ => {
+                let (_, result, source, reason) = (r.u8(), r.u8(), r.u8(), r.u8());
+                self.emit(
+                    true,
+                    name,
+                    format_args!(": {}", rj_summary(result, source, reason)),
+                );
+            }
+            pdu_type::ABORT => {
+                let (_, _, source, reason) = (r.u8(), r.u8(), r.u8(), r.u8());
+                self.emit(
+                    true,
+                    name,
+                    format_args!(": {}", abort_summary(source, reason)),
+                );
+            }
+            _ => self.emit(true, name, format_args!("")),
+        }
+    }
+
+    /// An indication the machine queued: the ones carrying a peer PDU are
+    /// summarised from the decoded value.
+    fn received(&self, ind: &Indication, assoc: &Association) {
+        match ind {
+            Indication::AssociateRequest(rq) => {
+                let len = encoded_len(Pdu::AssociateRq((**rq).clone()));
+                self.emit(
+                    false,
+                    "A-ASSOCIATE-RQ",
+                    format_args!(" {len} bytes: {}", rq_summary(rq)),
+                );
+            }
+            Indication::ProviderRejected(_) => match assoc.associate_rq() {
+                Some(rq) => self.emit(
+                    false,
+                    "A-ASSOCIATE-RQ",
+                    format_args!(" (not acceptable): {}", rq_summary(rq)),
+                ),
+                None => self.emit(false, "A-ASSOCIATE-RQ", format_args!(" (not acceptable)")),
+            },
+            Indication::Accepted(ac) => {
+                let len = encoded_len(Pdu::AssociateAc((**ac).clone()));
+                self.emit(
+                    false,
+                    "A-ASSOCIATE-AC",
+                    format_args!(" {len} bytes: {}", ac_summary(ac)),
+                );
+            }
+            Indication::Rejected(rj) => self.emit(
+                false,
+                "A-ASSOCIATE-RJ",
+                format_args!(
+                    ": {}",
+                    rj_summary(Some(rj.result), Some(rj.source), Some(rj.reason))
+                ),
+            ),
+            Indication::PData(p) => {
+                let pdvs: Vec<String> = p
+                    .pdvs
+                    .iter()
+                    .map(|v| pdv_summary(v.context_id, v.is_command, v.is_last))
+                    .collect();
+                self.emit(
+                    false,
+                    "P-DATA-TF",
+                    format_args!(" {} bytes: {}", p.encoded_len(), pdvs_summary(&pdvs)),
+                );
+            }
+            Indication::ReleaseRequest => self.emit(false, "A-RELEASE-RQ", format_args!("")),
+            Indication::ReleaseCollision { .. } => {
+                self.emit(false, "A-RELEASE-RQ", format_args!(" (release collision)"))
+            }
+            Indication::ReleaseConfirm { .. } => self.emit(false, "A-RELEASE-RP", format_args!("")),
+            Indication::Aborted { source, reason } => self.emit(
+                false,
+                "A-ABORT",
+                format_args!(": {}", abort_summary(Some(*source), Some(*reason))),
+            ),
+            Indication::ProviderAborted { .. } | Indication::Closed => {}
+        }
+    }
+}
+
+/// Length of a PDU we only have decoded (an A-ASSOCIATE, once per association).
+fn encoded_len(pdu: Pdu) -> String {
+    pdu.encode()
+        .map_or_else(|_| "?".to_owned(), |b| b.len().to_string())
+}
+
+fn rq_summary(rq: &AssociateRq) -> String {
+    format!(
+        "calling {} called {}, {} contexts, max PDU {}",
+        rq.calling_ae.trim(),
+        rq.called_ae.trim(),
+        rq.presentation_contexts.len(),
+        max_pdu(rq.user_info.max_pdu_length)
+    )
+}
+
+fn ac_summary(ac: &AssociateAc) -> String {
+    let accepted = ac
+        .presentation_contexts
+        .iter()
+        .filter(|c| c.result == 0)
+        .count();
+    format!(
+        "calling {} called {}, {accepted} of {} contexts accepted, max PDU {}",
+        ac.calling_ae.trim(),
+        ac.called_ae.trim(),
+        ac.presentation_contexts.len(),
+        max_pdu(ac.user_info.max_pdu_length)
+    )
+}
+
+fn max_pdu(len: Option<u32>) -> String {
+    match len {
+        Some(0) => "unlimited".to_owned(),
+        Some(n) => n.to_string(),
+        None => "not given".to_owned(),
+    }
+}
+
+fn pdv_summary(context_id: u8, is_command: bool, is_last: bool) -> String {
+    let kind = if is_command { "command" } else { "data" };
+    let last = if is_last { "last" } else { "more" };
+    format!("ctx {context_id} {kind} {last}")
+}
+
+fn pdvs_summary(pdvs: &[String]) -> String {
+    let plural = if pdvs.len() == 1 { "" } else { "s" };
+    format!("{} PDV{plural} {}", pdvs.len(), pdvs.join(", "))
+}
+
+fn rj_summary(result: Option<u8>, source: Option<u8>, reason: Option<u8>) -> String {
+    let show = |v: Option<u8>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
+    format!(
+        "result {} source {} reason {}",
+        show(result),
+        show(source),
+        show(reason)
+    )
+}
+
+fn abort_summary(source: Option<u8>, reason: Option<u8>) -> String {
+    let show = |v: Option<u8>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
+    format!("source {} reason {}", show(source), show(reason))
+}
+
 /// One association running over a stream. See the module documentation.
 #[derive(Debug)]
 pub struct Connection<S: Transport> {
@@ -87,6 +356,8 @@ pub struct Connection<S: Transport> {
     pending: VecDeque<Bytes>,
     /// A write failed: nothing more can be sent, but reading may still work.
     write_broken: bool,
+    /// The PDU trace, when one is set (nothing is summarised otherwise).
+    tracer: Option<Tracer>,
 }
 
 impl<S: Transport> Connection<S> {
@@ -102,7 +373,18 @@ impl<S: Transport> Connection<S> {
             read_size: MIN_READ,
             pending: VecDeque::new(),
             write_broken: false,
+            tracer: None,
         }
+    }
+
+    /// Calls `hook` with a one-line summary of every PDU sent and received from
+    /// now on (`None`: stop). `peer` is passed along in each [`PduTrace`].
+    pub fn set_trace(&mut self, hook: Option<TraceHook>, peer: Option<SocketAddr>) {
+        self.tracer = hook.map(|hook| Tracer {
+            hook,
+            peer,
+            tx_left: 0,
+        });
     }
 
     /// The state machine.
@@ -142,6 +424,9 @@ impl<S: Transport> Connection<S> {
             match out {
                 Output::Transmit(bytes) => {
                     if !bytes.is_empty() {
+                        if let Some(t) = &mut self.tracer {
+                            t.sent(&bytes, &self.assoc);
+                        }
                         self.pending.push_back(bytes);
                     }
                 }
@@ -154,6 +439,9 @@ impl<S: Transport> Connection<S> {
                     self.close_stream();
                 }
                 Output::Indication(ind) => {
+                    if let Some(t) = &self.tracer {
+                        t.received(&ind, &self.assoc);
+                    }
                     if ind == Indication::Closed {
                         self.finished = true;
                     }
@@ -306,6 +594,9 @@ impl<S: Transport> Connection<S> {
             // Only the A-ABORT is queued; drop the machine's other outputs.
             while let Some(out) = self.assoc.poll_output() {
                 if let Output::Transmit(bytes) = out {
+                    if let Some(t) = &mut self.tracer {
+                        t.sent(&bytes, &self.assoc);
+                    }
                     self.pending.push_back(bytes);
                 }
             }
@@ -659,6 +950,59 @@ mod tests {
             Err(NetError::Local(LocalError::PduTooLarge { .. }))
         ));
         assert_eq!(conn.stream().written.len(), before);
+    }
+
+    #[test]
+    fn trace_summarises_sent_and_received_pdus() {
+        let lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = Arc::clone(&lines);
+        let mut conn = established(100);
+        conn.set_trace(
+            Some(TraceHook::new(move |t| {
+                sink.lock().unwrap().push(t.line.clone())
+            })),
+            None,
+        );
+        conn.send_pdv(3, false, true, Bytes::from_static(b"abcd"))
+            .unwrap();
+        let pdata = PData {
+            pdvs: vec![
+                crate::pdu::Pdv {
+                    context_id: 1,
+                    is_command: true,
+                    is_last: false,
+                    data: Bytes::from_static(b"xy"),
+                },
+                crate::pdu::Pdv {
+                    context_id: 1,
+                    is_command: true,
+                    is_last: true,
+                    data: Bytes::from_static(b"z"),
+                },
+            ],
+        };
+        conn.send_pdata(pdata.clone()).unwrap();
+        let bytes = Pdu::PData(pdata).encode().unwrap();
+        conn.stream_mut().input.extend(bytes.iter());
+        let rp = Pdu::ReleaseRp.encode().unwrap();
+        conn.association_mut()
+            .request_release(Instant::now())
+            .unwrap();
+        conn.flush(Instant::now()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        conn.next_indication(deadline, "P-DATA").unwrap();
+        conn.stream_mut().input.extend(rp.iter());
+        conn.next_indication(deadline, "RP").unwrap();
+        assert_eq!(
+            *lines.lock().unwrap(),
+            [
+                "sent P-DATA-TF 16 bytes: 1 PDV ctx 3 data last",
+                "sent P-DATA-TF 21 bytes: 2 PDVs ctx 1 command more, ctx 1 command last",
+                "sent A-RELEASE-RQ",
+                "received P-DATA-TF 21 bytes: 2 PDVs ctx 1 command more, ctx 1 command last",
+                "received A-RELEASE-RP",
+            ]
+        );
     }
 
     #[test]

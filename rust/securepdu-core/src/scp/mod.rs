@@ -40,7 +40,7 @@ use bytes::Bytes;
 use socket2::SockRef;
 
 use crate::association::{Association, Config, Indication, Role};
-use crate::conn::{validate_ae_title, Connection};
+use crate::conn::{validate_ae_title, Connection, TraceHook};
 use crate::dimse::{
     self, status, CEchoRsp, CStoreRq, CStoreRsp, Event, Message, Reassembler,
     VERIFICATION_SOP_CLASS,
@@ -104,6 +104,9 @@ pub struct ScpConfig {
     /// End-to-end integrity protection (`None`: off). The key also signs the
     /// manifest lines (their `mac`), whatever the policy.
     pub integrity: Option<IntegrityConfig>,
+    /// Called with a summary of every PDU sent and received on every
+    /// association (`None`: no trace).
+    pub trace: Option<TraceHook>,
 }
 
 impl Default for ScpConfig {
@@ -117,6 +120,7 @@ impl Default for ScpConfig {
             timeouts: Timeouts::default(),
             allowed_calling_aes: BTreeMap::new(),
             integrity: None,
+            trace: None,
         }
     }
 }
@@ -499,6 +503,7 @@ fn reject_busy(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
         return;
     };
     let mut conn = Connection::new(stream, acceptor(&inner.config, artim));
+    conn.set_trace(inner.config.trace.clone(), Some(peer));
     let now = Instant::now();
     if conn.association_mut().transport_accepted(now).is_err() {
         return;
@@ -761,6 +766,7 @@ fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
     };
     let peer_certificate = stream.peer_certificate_info();
     let mut conn = Connection::new(stream, acceptor(config, config.timeouts.acse));
+    conn.set_trace(config.trace.clone(), Some(peer));
     let now = Instant::now();
     if conn.association_mut().transport_accepted(now).is_err() {
         return;

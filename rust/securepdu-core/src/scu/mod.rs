@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::association::{Association, Config, Indication, Role};
-use crate::conn::{indication_error, validate_ae_title, Connection, Transport};
+use crate::conn::{indication_error, validate_ae_title, Connection, TraceHook, Transport};
 use crate::dimse::{
     max_pdv_data, CEchoRq, CStoreRq, DatasetFragmenter, Event, Message, Priority, Reassembler,
     VERIFICATION_SOP_CLASS,
@@ -65,6 +65,8 @@ pub struct ScuConfig {
     pub timeouts: Timeouts,
     /// End-to-end integrity protection (`None`: off, like [`Policy::Off`]).
     pub integrity: Option<IntegrityConfig>,
+    /// Called with a summary of every PDU sent and received (`None`: no trace).
+    pub trace: Option<TraceHook>,
 }
 
 impl Default for ScuConfig {
@@ -76,6 +78,7 @@ impl Default for ScuConfig {
             max_pdu: DEFAULT_MAX_PDU,
             timeouts: Timeouts::default(),
             integrity: None,
+            trace: None,
         }
     }
 }
@@ -188,6 +191,7 @@ impl ScuAssociation {
             max_pdu_receive: config.max_pdu,
         });
         let mut conn = Connection::new(stream, assoc);
+        conn.set_trace(config.trace.clone(), Some(peer));
         conn.stream_mut().set_write_timeout(Some(timeouts.dimse))?;
 
         let rq = AssociateRq {
