@@ -8,6 +8,7 @@
 
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -295,6 +296,87 @@ fn store_file_streams_from_disk() {
     ));
     assert_eq!(scu.echo().unwrap(), 0);
     scu.release().unwrap();
+}
+
+/// A Part 10 file of `data` under `dir`, and its header.
+fn write_part10(dir: &Path, uid: &str, data: &[u8]) -> (PathBuf, FileMeta) {
+    let mut bytes = FileMeta::new(MR, uid, IMPLICIT_VR_LITTLE_ENDIAN).encode();
+    bytes.extend_from_slice(data);
+    let path = dir.join(format!("{uid}.in"));
+    std::fs::write(&path, &bytes).unwrap();
+    (path, read_file_meta(&bytes).unwrap())
+}
+
+fn mr_scu(server: &TestServer) -> (ScuAssociation, u8) {
+    let mut config = scu_config(&[]);
+    config
+        .contexts
+        .push((MR.into(), vec![IMPLICIT_VR_LITTLE_ENDIAN.into()]));
+    let scu = ScuAssociation::connect("127.0.0.1", server.port(), config).unwrap();
+    let ctx = scu
+        .find_context(MR, Some(IMPLICIT_VR_LITTLE_ENDIAN))
+        .unwrap()
+        .id;
+    (scu, ctx)
+}
+
+#[test]
+fn store_file_multi_megabyte_small_pdu_over_plain_tcp() {
+    // Plain TCP without integrity: on Linux the data set goes with sendfile(2),
+    // one 16 KiB PDV at a time behind its header. Two files on one association,
+    // then an echo: the stream is still in step after each.
+    let server = TestServer::start("127.0.0.1", |c| c.max_pdu = 16_384);
+    let src = tempfile::tempdir().unwrap();
+    let (mut scu, ctx) = mr_scu(&server);
+    assert_eq!(scu.peer_max_pdu(), 16_384);
+    for (uid, len) in [("1.2.3.9.1", 9_437_201), ("1.2.3.9.2", 16_378)] {
+        let data = pattern(len, len as u32);
+        let (path, meta) = write_part10(src.path(), uid, &data);
+        let out = scu.store_file(&path, ctx, &meta).unwrap();
+        assert_eq!(out.status, 0);
+        let (_, got) = read_stored(&server.dir().join(format!("{uid}.dcm")));
+        assert!(got == data.to_vec(), "{uid}: data set differs");
+    }
+    assert_eq!(scu.echo().unwrap(), 0);
+    scu.release().unwrap();
+}
+
+#[test]
+fn store_file_truncated_while_sending_fails() {
+    // The file shrinks after its length was taken: the SCP's trace hook cuts it
+    // short when the first data-set PDV arrives, long before the SCU can have
+    // sent 32 MiB into the socket buffers.
+    let src = tempfile::tempdir().unwrap();
+    let uid = "1.2.3.9.3";
+    let (path, meta) = write_part10(src.path(), uid, &vec![0x5a; 32 << 20]);
+    let cut_at = meta.dataset_offset + 100_000;
+    let victim = path.clone();
+    let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cut_hook = cut.clone();
+    let hook = securepdu_core::conn::TraceHook::new(move |t| {
+        if !t.sent && t.line.contains(" data ") && !cut_hook.swap(true, Ordering::SeqCst) {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&victim)
+                .unwrap();
+            f.set_len(cut_at).unwrap();
+        }
+    });
+    let server = TestServer::start("127.0.0.1", |c| {
+        c.max_pdu = 16_384;
+        c.trace = Some(hook);
+    });
+    let (mut scu, ctx) = mr_scu(&server);
+    let err = scu.store_file(&path, ctx, &meta).unwrap_err();
+    assert!(cut.load(Ordering::SeqCst));
+    assert!(
+        matches!(&err, NetError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof),
+        "{err:?}"
+    );
+    assert!(!scu.is_established());
+    server.wait_idle();
+    assert!(files_in(server.dir()).is_empty());
+    assert!(server.rec.stored.lock().unwrap().is_empty());
 }
 
 #[test]

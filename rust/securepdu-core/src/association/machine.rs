@@ -420,16 +420,44 @@ impl Association {
         data: Bytes,
         now: Instant,
     ) -> Result<(), LocalError> {
+        let header = self.pdv_header(context_id, is_command, is_last, data.len())?;
+        self.fire(Event::Evt9, Input::SendParts(header, data), now)
+    }
+
+    /// P-DATA request (Evt9) for one PDV of `len` bytes that the caller writes to
+    /// the transport itself (with sendfile, say): only the 12-byte header is
+    /// emitted, and the caller must write exactly `len` payload bytes right
+    /// after it, before anything else. Checked as [`Self::send_pdv_parts`] is.
+    pub fn send_pdv_header(
+        &mut self,
+        context_id: u8,
+        is_command: bool,
+        is_last: bool,
+        len: usize,
+        now: Instant,
+    ) -> Result<(), LocalError> {
+        let header = self.pdv_header(context_id, is_command, is_last, len)?;
+        self.fire(Event::Evt9, Input::Send(header), now)
+    }
+
+    /// The header of a one-PDV P-DATA-TF, once the table allows P-DATA now and
+    /// the PDU fits the peer's maximum length.
+    fn pdv_header(
+        &self,
+        context_id: u8,
+        is_command: bool,
+        is_last: bool,
+        len: usize,
+    ) -> Result<Bytes, LocalError> {
         self.check(Event::Evt9)?;
-        let header = PData::header_for_single_pdv(context_id, is_command, is_last, data.len())?;
-        let len = data.len().saturating_add(PDV_OVERHEAD);
+        let header = PData::header_for_single_pdv(context_id, is_command, is_last, len)?;
+        let total = len.saturating_add(PDV_OVERHEAD);
         if let Some(max) = self.peer_max_pdu_length().filter(|&m| m != 0) {
-            if len > usize::try_from(max).unwrap_or(usize::MAX) {
-                return Err(LocalError::PduTooLarge { len, max });
+            if total > usize::try_from(max).unwrap_or(usize::MAX) {
+                return Err(LocalError::PduTooLarge { len: total, max });
             }
         }
-        let header = Bytes::copy_from_slice(&header);
-        self.fire(Event::Evt9, Input::SendParts(header, data), now)
+        Ok(Bytes::copy_from_slice(&header))
     }
 
     /// A-RELEASE request (Evt11). AR-1: sends the A-RELEASE-RQ.

@@ -267,6 +267,46 @@ fn pdata_larger_than_peer_maximum_is_refused() {
 }
 
 #[test]
+fn pdv_header_alone_then_payload_from_elsewhere() {
+    // The caller writes the payload itself (sendfile): only the header is emitted,
+    // and header + payload decode at the peer as one P-DATA-TF.
+    let mut fresh = Association::new(Config::requestor());
+    let err = fresh
+        .send_pdv_header(1, false, true, 3, Instant::now())
+        .unwrap_err();
+    assert!(matches!(err, LocalError::InvalidState { .. }), "{err}");
+    assert_eq!(fresh.poll_output(), None);
+
+    let mut p = Pair::established();
+    p.req.send_pdv_header(1, false, true, 3, p.now).unwrap();
+    let header = match drain(&mut p.req).as_slice() {
+        [Output::Transmit(h)] => h.clone(),
+        other => panic!("expected the header alone, got {other:?}"),
+    };
+    assert_eq!(header.len(), 12);
+    p.acc.receive_data(&header, p.now);
+    p.acc.receive_data(b"\x01\x02\x03", p.now);
+    let got = indications(&drain(&mut p.acc));
+    let expected = PData {
+        pdvs: vec![Pdv {
+            context_id: 1,
+            is_command: false,
+            is_last: true,
+            data: Bytes::from_static(b"\x01\x02\x03"),
+        }],
+    };
+    assert_eq!(got, vec![Indication::PData(expected)]);
+
+    let too_big = DEFAULT_MAX_PDU_RECEIVE as usize;
+    let err = p
+        .req
+        .send_pdv_header(1, false, true, too_big, p.now)
+        .unwrap_err();
+    assert!(matches!(err, LocalError::PduTooLarge { .. }), "{err}");
+    assert_eq!(p.req.poll_output(), None);
+}
+
+#[test]
 fn normal_release() {
     let mut p = Pair::established();
     p.req.request_release(p.now).unwrap();

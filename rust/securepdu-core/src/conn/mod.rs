@@ -570,6 +570,23 @@ impl<S: Transport> Connection<S> {
         self.flush(now)
     }
 
+    /// Sends the 12-byte header of a P-DATA-TF holding one data-set PDV of `len`
+    /// bytes; the caller then writes exactly `len` payload bytes to the stream
+    /// itself (e.g. with [`Connection::send_file_payload`]) before anything else
+    /// is sent, or aborts. The state machine decides, as for [`Self::send_pdv`],
+    /// whether the PDV may be sent and whether it fits the peer's maximum length.
+    pub fn send_pdv_header(
+        &mut self,
+        context_id: u8,
+        is_last: bool,
+        len: usize,
+    ) -> Result<(), NetError> {
+        let now = Instant::now();
+        self.assoc
+            .send_pdv_header(context_id, false, is_last, len, now)?;
+        self.flush(now)
+    }
+
     /// Sends a DIMSE command, fragmented for a peer whose maximum length is `peer_max`.
     pub fn send_command(
         &mut self,
@@ -824,6 +841,9 @@ pub fn indication_error(ind: &Indication) -> Option<NetError> {
         _ => None,
     }
 }
+
+#[cfg(target_os = "linux")]
+mod sendfile;
 
 #[cfg(test)]
 mod tests {

@@ -465,6 +465,14 @@ impl ScuAssociation {
             &meta.media_storage_sop_instance_uid,
             &meta.transfer_syntax_uid,
         )?;
+        #[cfg(target_os = "linux")]
+        if !tagged && dataset_len > 0 && self.conn.is_plain_tcp() {
+            self.send_dataset_sendfile(&file, path, context_id, meta.dataset_offset, dataset_len)?;
+            let tag = self.send_tag(message_id, tagged)?;
+            let mut outcome = self.store_response(message_id)?;
+            outcome.integrity_tag = tag;
+            return Ok(outcome);
+        }
         let mut fragmenter = DatasetFragmenter::new(context_id, dataset_len, self.peer_max);
         while let Some(n) = fragmenter.next_chunk_len() {
             // read_to_end fills the vector's spare capacity without zeroing it
@@ -501,6 +509,49 @@ impl ScuAssociation {
         let mut outcome = self.store_response(message_id)?;
         outcome.integrity_tag = tag;
         Ok(outcome)
+    }
+
+    /// The data set of `path` (`len` bytes from `offset`) as PDVs whose payload
+    /// goes from the file to the socket with sendfile(2), each after its header
+    /// ([`Connection::send_pdv_header`]: the state machine still validates every
+    /// PDV). The socket is corked for the whole data set so headers and payload
+    /// fill whole segments; uncorking at the end sends the last partial one.
+    #[cfg(target_os = "linux")]
+    fn send_dataset_sendfile(
+        &mut self,
+        file: &File,
+        path: &Path,
+        context_id: u8,
+        offset: u64,
+        len: u64,
+    ) -> Result<(), NetError> {
+        let max = crate::dimse::max_pdv_data(self.peer_max);
+        let corked = self.conn.set_cork(true);
+        let mut pos = offset;
+        let mut remaining = len;
+        let mut sent = Ok(());
+        while remaining > 0 && sent.is_ok() {
+            let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(max);
+            let is_last = remaining == n as u64;
+            sent = self.conn.send_pdv_header(context_id, is_last, n);
+            if sent.is_ok() {
+                sent = self.conn.send_file_payload(file, &mut pos, n);
+            }
+            remaining = remaining.saturating_sub(n as u64);
+        }
+        if corked {
+            self.conn.set_cork(false);
+        }
+        match sent {
+            Err(NetError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                self.conn.abort();
+                Err(NetError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("{} shrank while it was being sent", path.display()),
+                )))
+            }
+            other => self.after_send(other),
+        }
     }
 
     /// Starts the tag of the C-STORE `message_id` on the hashing worker when
