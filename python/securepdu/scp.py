@@ -18,7 +18,7 @@ from typing import Any
 from pydicom import Dataset, dcmread
 
 from securepdu import _core
-from securepdu.association import DEFAULT_MAX_PDU, _pdu_trace
+from securepdu.association import DEFAULT_MAX_PDU, _fmt_addr, _pdu_trace
 from securepdu.integrity import KeySource, resolve_integrity
 from securepdu.tls import TLSConfig
 
@@ -65,11 +65,6 @@ class StoreEvent:
 
 
 OnStore = Callable[[StoreEvent], "int | None"]
-
-
-def _fmt_addr(addr: tuple[str, int]) -> str:
-    host, port = addr
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class StorageSCP:
