@@ -5,7 +5,8 @@ use bytes::{BufMut, BytesMut};
 
 use super::wire::{
     self, decode_uid, expect_len, is_known_item_type, latin1, next_item, put_item, put_latin1,
-    put_u16_bytes, put_u16_uid, put_uid, set_once, u16_field, u16_prefixed, u8_field,
+    put_u16_bytes, put_u16_prefixed, put_u16_uid, put_uid, set_once, u16_field, u16_prefixed,
+    u8_field,
 };
 use super::{DecodeError, EncodeError};
 use crate::codec::Reader;
@@ -361,21 +362,12 @@ impl UserInformation {
                         &ext.service_class_uid,
                         "common extended negotiation service class UID",
                     )?;
-                    let len_at = out.len();
-                    out.put_u16(0);
-                    for uid in &ext.related_general_sop_classes {
-                        put_u16_uid(out, uid, "related general SOP class UID")?;
-                    }
-                    let len = out.len() - len_at - 2;
-                    let len16 = u16::try_from(len).map_err(|_| EncodeError::TooLong {
-                        field: "related general SOP class identification",
-                        len,
-                        max: usize::from(u16::MAX),
-                    })?;
-                    if let Some(slot) = out.get_mut(len_at..len_at + 2) {
-                        slot.copy_from_slice(&len16.to_be_bytes());
-                    }
-                    Ok(())
+                    put_u16_prefixed(out, "related general SOP class identification", |out| {
+                        for uid in &ext.related_general_sop_classes {
+                            put_u16_uid(out, uid, "related general SOP class UID")?;
+                        }
+                        Ok(())
+                    })
                 },
             )?;
         }

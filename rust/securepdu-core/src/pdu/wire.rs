@@ -129,6 +129,16 @@ pub(crate) fn put_item(
 ) -> Result<(), EncodeError> {
     out.put_u8(item_type);
     out.put_u8(byte1);
+    put_u16_prefixed(out, field, body)
+}
+
+/// Writes a big-endian u16 length, back-patched after `body` has written the
+/// value it counts.
+pub(crate) fn put_u16_prefixed(
+    out: &mut BytesMut,
+    field: &'static str,
+    body: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
     let len_at = out.len();
     out.put_u16(0);
     body(out)?;
