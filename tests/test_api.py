@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,37 @@ def test_send_splits_when_contexts_do_not_fit_one_association(scp, tmp_path: Pat
     peers = {e.peer_address for e in scp.seen}
     assert len(peers) == 3, "expected the objects to be spread over three associations"
     assert {e.sop_instance_uid for e in scp.seen} == {dcmread(p).SOPInstanceUID for p in paths}
+
+
+def test_send_keeps_a_window_of_stores_in_flight_and_reports_in_order(tmp_path: Path) -> None:
+    # The handler holds up the first object, so the SCP answers later ones
+    # first; send() still returns (and reports progress) in the files' order.
+    paths = []
+    for i in range(24):
+        ds = _minimal(_STORAGE_ROOT + "2")
+        path = tmp_path / f"{i:02d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    first = str(dcmread(paths[0]).SOPInstanceUID)
+    answered: list[str] = []
+
+    def on_store(event: securepdu.StoreEvent) -> None:
+        if event.sop_instance_uid == first:
+            time.sleep(0.3)
+        answered.append(event.sop_instance_uid)
+
+    with securepdu.StorageSCP("STORE", tmp_path / "in", on_store=on_store).start("127.0.0.1", 0) as scp:
+        with securepdu.associate("127.0.0.1", scp.port) as assoc:
+            assert assoc.async_window == securepdu.DEFAULT_MAX_OPS
+        order: list[Path | None] = []
+        results = securepdu.send("127.0.0.1", scp.port, paths, progress=lambda d, t, r: order.append(r.path))
+    assert [r.path for r in results] == paths == order
+    assert all(r.ok for r in results), results
+    assert answered[0] != first, "expected later objects to be answered before the held-up one"
+    with securepdu.StorageSCP("STORE", tmp_path / "sync", max_ops=1).start("127.0.0.1", 0) as scp:
+        with securepdu.associate("127.0.0.1", scp.port) as assoc:
+            assert assoc.async_window == 1
+        assert all(r.ok for r in securepdu.send("127.0.0.1", scp.port, paths[:3]))
 
 
 def test_send_reports_non_dicom_files_and_goes_on(scp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ Python face::
 from securepdu import errors, fsm, pdu, uids
 from securepdu._core import __version__
 from securepdu.association import (
+    DEFAULT_MAX_OPS,
     DEFAULT_MAX_PDU,
     AcceptedContext,
     Association,
@@ -43,6 +44,7 @@ from securepdu.scp import StorageSCP, StoreEvent
 from securepdu.tls import TLSConfig
 
 __all__ = [
+    "DEFAULT_MAX_OPS",
     "DEFAULT_MAX_PDU",
     "AcceptedContext",
     "Association",

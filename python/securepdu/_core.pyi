@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, final
 
 __all__ = [
+    "BUILD_PROFILE",
     "FileMeta",
     "ScuAssociation",
     "StorageServer",
@@ -26,6 +27,8 @@ __all__ = [
 ]
 
 __version__: str
+BUILD_PROFILE: str
+"""``"release"`` or ``"debug"``: how this extension was compiled."""
 
 def decode_pdu(data: bytes | bytearray, /) -> PDU:
     """Decode one whole PDU; raises ``securepdu.errors.PDUDecodeError``."""
@@ -97,6 +100,7 @@ class ScuAssociation:
         tls: dict[str, Any] | None = None,
         integrity: tuple[str, str] | None = None,
         trace: Callable[[str, str], object] | None = None,
+        max_ops: int = 16,
     ) -> ScuAssociation: ...
     @property
     def accepted_contexts(self) -> list[tuple[int, str, str]]: ...
@@ -114,6 +118,8 @@ class ScuAssociation:
     def peer_max_pdu(self) -> int: ...
     @property
     def is_established(self) -> bool: ...
+    @property
+    def async_window(self) -> int: ...
     def echo(self) -> int: ...
     def store_bytes(
         self, context_id: int, sop_class: str, sop_instance: str, data: bytes
@@ -121,6 +127,8 @@ class ScuAssociation:
     def store_file(
         self, path: str, context_id: int, meta: FileMeta
     ) -> tuple[int, str | None, int, str | None]: ...
+    def store_file_begin(self, path: str, context_id: int, meta: FileMeta) -> tuple[int, int, str | None]: ...
+    def store_wait(self, message_id: int) -> tuple[int, str | None]: ...
     def release(self) -> None: ...
     def abort(self) -> None: ...
 
@@ -148,6 +156,7 @@ class StorageServer:
         allowed_calling_aes: dict[str, list[str]] | None = None,
         integrity: tuple[str, str] | None = None,
         trace: Callable[[str, str], object] | None = None,
+        max_ops: int = 16,
     ) -> StorageServer: ...
     @property
     def address(self) -> tuple[str, int]: ...

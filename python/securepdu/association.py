@@ -11,6 +11,7 @@ import logging
 import os
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from securepdu.integrity import KeySource, resolve_integrity
 from securepdu.tls import TLSConfig
 
 __all__ = [
+    "DEFAULT_MAX_OPS",
     "DEFAULT_MAX_PDU",
     "AcceptedContext",
     "Association",
@@ -43,6 +45,11 @@ log = logging.getLogger("securepdu")
 #: The largest P-DATA-TF variable field securepdu asks peers to send (PS3.8 D.1).
 #: Larger PDUs mean fewer headers and system calls; dcmtk defaults to 16 KiB.
 DEFAULT_MAX_PDU = 262144
+
+#: C-STOREs kept outstanding when the peer agrees to an asynchronous operations
+#: window (PS3.7 D.3.3.3), on either side: while the receiver makes one object
+#: durable, the sender is already sending the next ones.
+DEFAULT_MAX_OPS = 16
 
 #: Presentation context IDs are odd numbers 1-255 (PS3.8 §9.3.2.2): 128 at most.
 MAX_CONTEXTS = 128
@@ -205,6 +212,12 @@ class Association:
         return self._inner.cipher_suite
 
     @property
+    def async_window(self) -> int:
+        """How many C-STOREs :func:`send` keeps outstanding: the asynchronous
+        operations window both sides agreed to, 1 when the peer negotiated none."""
+        return self._inner.async_window
+
+    @property
     def is_established(self) -> bool:
         """Whether the association is open (not yet released or aborted)."""
         return self._inner.is_established
@@ -256,6 +269,26 @@ class Association:
         )
         self._log_store(result, time.perf_counter() - started)
         return result
+
+    def _begin_store_file(self, path: Path, meta: _core.FileMeta) -> Callable[[], StoreResult]:
+        """Sends the file at ``path`` without waiting for the answer; returns a
+        function that waits for it. Files needing re-encoding go synchronously."""
+        ctx = self.context_for(meta.sop_class_uid, meta.transfer_syntax)
+        if ctx is None:
+            done = self._store_dataset(dcmread(path), path)
+            return lambda: done
+        started = time.perf_counter()
+        message_id, size, tag = self._inner.store_file_begin(os.fspath(path), ctx.id, meta)
+
+        def finish() -> StoreResult:
+            status, comment = self._inner.store_wait(message_id)
+            result = StoreResult(
+                status, comment, path, meta.sop_class_uid, meta.sop_instance_uid, size=size, integrity_tag=tag
+            )
+            self._log_store(result, time.perf_counter() - started)
+            return result
+
+        return finish
 
     def _store_dataset(self, ds: Dataset, path: Path | None) -> StoreResult:
         sop_class, sop_instance = str(ds.SOPClassUID), str(ds.SOPInstanceUID)
@@ -357,6 +390,7 @@ def associate(
     tls: TLSConfig | None = None,
     integrity: str | None = None,
     integrity_key: KeySource = None,
+    max_ops: int = DEFAULT_MAX_OPS,
 ) -> Association:
     """Opens an association with the peer at ``host`` (IPv4, IPv6 literal with or
     without brackets, ``fe80::1%eth0``, or a host name) and ``port``.
@@ -372,7 +406,11 @@ def associate(
     object carries an HMAC-SHA256 tag the receiver checks before it answers;
     ``integrity`` is "opportunistic" (the default with a key: used when the peer
     is a securepdu peer with the same key), "required" (raise
-    :class:`~securepdu.errors.IntegrityError` otherwise) or "off". Raises
+    :class:`~securepdu.errors.IntegrityError` otherwise) or "off". ``max_ops``
+    proposes an asynchronous operations window (PS3.7 D.3.3.3): :func:`send`
+    keeps up to that many C-STOREs outstanding when the peer agrees, so it
+    need not wait for each object to reach the peer's disk; 1 proposes none.
+    Peers that do not negotiate one are served one C-STORE at a time. Raises
     :class:`~securepdu.errors.AssociationRejected` with the peer's reason when it
     refuses.
     """
@@ -402,6 +440,7 @@ def associate(
         tls._client_options() if tls is not None else None,
         integrity_setting,
         _pdu_trace(),
+        max(1, int(max_ops)),
     )
     assoc = Association(inner, calling_ae, called_ae)
     log.info(
@@ -419,6 +458,17 @@ def associate(
 
 
 ProgressCallback = Callable[[int, int, StoreResult], Any]
+
+
+def _collect(entry: tuple[int, Callable[[], StoreResult]]) -> tuple[int, StoreResult]:
+    """(index, result) of a C-STORE in flight, waiting for its answer."""
+    i, finish = entry
+    return i, finish()
+
+
+def _failed(result: StoreResult) -> Callable[[], StoreResult]:
+    """A C-STORE that failed before it was sent, queued with those in flight."""
+    return lambda: result
 
 
 def send(
@@ -477,12 +527,18 @@ def send(
         report(i, results[i])
     for batch_contexts, batch in batches:
         with associate(host, port, contexts=batch_contexts, **options) as assoc:
+            # Up to the agreed window of C-STOREs in flight; answers are
+            # collected oldest first, so results and progress stay in order.
+            pending: deque[tuple[int, Callable[[], StoreResult]]] = deque()
             for i in batch:
+                while len(pending) >= assoc.async_window:
+                    report(*_collect(pending.popleft()))
                 try:
-                    result = assoc._store_file(files[i], metas[i])
+                    pending.append((i, assoc._begin_store_file(files[i], metas[i])))
                 except (NoPresentationContext, ValueError, OSError) as exc:
                     if not assoc.is_established:
                         raise
-                    result = StoreResult(None, path=files[i], error=str(exc))
-                report(i, result)
+                    pending.append((i, _failed(StoreResult(None, path=files[i], error=str(exc)))))
+            while pending:
+                report(*_collect(pending.popleft()))
     return [results[i] for i in range(len(files))]

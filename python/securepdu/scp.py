@@ -18,7 +18,7 @@ from typing import Any
 from pydicom import Dataset, dcmread
 
 from securepdu import _core
-from securepdu.association import DEFAULT_MAX_PDU, _fmt_addr, _pdu_trace
+from securepdu.association import DEFAULT_MAX_OPS, DEFAULT_MAX_PDU, _fmt_addr, _pdu_trace
 from securepdu.integrity import KeySource, resolve_integrity
 from securepdu.tls import TLSConfig
 
@@ -77,8 +77,14 @@ class StorageSCP:
 
     ``on_store(event)`` runs after each object is durable and before the answer
     is sent; returning an int sends that status, raising sends a failure status
-    (0xC001) with the error as comment. It runs in the association's thread, so
-    several may run at once.
+    (0xC001) with the error as comment. It runs in the association's thread, or
+    in one of its storage threads, so several may run at once.
+
+    A peer that proposes an asynchronous operations window (PS3.7 D.3.3.3), as a
+    securepdu SCU does, may have up to ``max_ops`` (at most 16) C-STOREs
+    outstanding: each object is still answered only once it is durable, but the
+    next ones arrive meanwhile and several are made durable in parallel. Other
+    peers get one answer per C-STORE before they send the next, as usual.
 
     With ``tls`` (a :class:`~securepdu.TLSConfig` with ``cert`` and ``key``)
     every connection must speak TLS; given ``ca`` too, clients must present a
@@ -110,6 +116,7 @@ class StorageSCP:
         tls: TLSConfig | None = None,
         integrity: str | None = None,
         integrity_key: KeySource = None,
+        max_ops: int = DEFAULT_MAX_OPS,
     ) -> None:
         self.ae_title = ae_title
         self.storage_dir = Path(storage_dir)
@@ -121,6 +128,7 @@ class StorageSCP:
         self.dimse_timeout = dimse_timeout
         self.idle_timeout = idle_timeout
         self.tls = tls
+        self.max_ops = max_ops
         # Checked now, so a bad key or policy fails here rather than at serve().
         self._integrity = resolve_integrity(integrity, integrity_key)
         self._server: _core.StorageServer | None = None
@@ -149,6 +157,7 @@ class StorageSCP:
             {k: list(v) for k, v in self.tls.allowed_calling_aes.items()} if self.tls is not None else None,
             self._integrity,
             _pdu_trace(),
+            max(1, min(int(self.max_ops), DEFAULT_MAX_OPS)),
         )
         self._server = server
         log.info("listening on %s as %s, storing into %s", _fmt_addr(server.address), self.ae_title, self.storage_dir)

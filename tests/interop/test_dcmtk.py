@@ -129,6 +129,9 @@ def test_securepdu_store_into_storescp(storescp: Any, study: list[Path], pdu: st
 
 def test_securepdu_send_into_storescp(storescp: Any, study: list[Path]) -> None:
     peer = storescp()
+    # storescp answers no asynchronous operations window: one C-STORE at a time.
+    with securepdu.associate(HOST, peer.port, called_ae="STORESCP") as assoc:
+        assert assoc.async_window == 1
     results = securepdu.send(HOST, peer.port, [study[0].parent.parent], called_ae="STORESCP")
     assert len(results) == len(study) and all(r.ok for r in results), results
     got = peer.received()

@@ -194,6 +194,9 @@ def test_securepdu_store_datasets_into_pynetdicom(loopback: str, pynetdicom_scp:
 
 def test_securepdu_send_folder_into_pynetdicom(loopback: str, pynetdicom_scp: Any, study: list[Path]) -> None:
     peer = pynetdicom_scp(loopback)
+    # pynetdicom answers our window proposal with 1: one C-STORE at a time.
+    with securepdu.associate(loopback, peer.port, called_ae=PEER_AET) as assoc:
+        assert assoc.async_window == 1
     seen: list[tuple[int, int]] = []
     folder = study[0].parent.parent
     results = securepdu.send(

@@ -45,10 +45,18 @@ struct Recorder {
     stored: Mutex<Vec<StoredObject>>,
     associations: Mutex<Vec<(SocketAddr, String, String, bool)>>,
     answer: Mutex<Option<Result<Option<HandlerStatus>, String>>>,
+    /// Holds up the handler for this SOP Instance UID, so its answer comes late.
+    delay: Mutex<Option<(String, Duration)>>,
 }
 
 impl StoreHandler for Recorder {
     fn on_stored(&self, obj: &StoredObject) -> Result<Option<HandlerStatus>, String> {
+        let delay = self.delay.lock().unwrap().clone();
+        if let Some((uid, pause)) = delay {
+            if uid == obj.sop_instance_uid {
+                std::thread::sleep(pause);
+            }
+        }
         self.stored.lock().unwrap().push(obj.clone());
         self.answer.lock().unwrap().clone().unwrap_or(Ok(None))
     }
@@ -338,6 +346,66 @@ fn store_file_multi_megabyte_small_pdu_over_plain_tcp() {
         assert!(got == data.to_vec(), "{uid}: data set differs");
     }
     assert_eq!(scu.echo().unwrap(), 0);
+    scu.release().unwrap();
+}
+
+#[test]
+fn async_window_pipelines_stores_each_answered_once_durable() {
+    // Both sides default to a window of 16: the SCU sends up to 16 C-STOREs
+    // before the first answer. The handler holds up the first object, so later
+    // answers overtake it and the SCU must match answers to requests by ID.
+    let server = TestServer::start("127.0.0.1", |_| {});
+    *server.rec.delay.lock().unwrap() = Some(("1.2.3.7.0".into(), Duration::from_millis(300)));
+    let src = tempfile::tempdir().unwrap();
+    let (mut scu, ctx) = mr_scu(&server);
+    assert_eq!(scu.async_window(), 16);
+    let mut sent = Vec::new();
+    for i in 0..40u32 {
+        let uid = format!("1.2.3.7.{i}");
+        let data = pattern(20_000 + i as usize * 1000, i);
+        let (path, meta) = write_part10(src.path(), &uid, &data);
+        let pending = scu.begin_store_file(&path, ctx, &meta).unwrap();
+        sent.push((uid, data, pending));
+    }
+    for (uid, data, pending) in sent {
+        let out = scu.finish_store(pending).unwrap();
+        assert_eq!(out.status, 0, "{uid}: {out:?}");
+        // Answered Success only once durable: the file is in place already.
+        let (_, got) = read_stored(&server.dir().join(format!("{uid}.dcm")));
+        assert!(got == data.to_vec(), "{uid}: data set differs");
+    }
+    assert_eq!(server.rec.stored.lock().unwrap().len(), 40);
+    assert_eq!(scu.echo().unwrap(), 0);
+    scu.release().unwrap();
+}
+
+#[test]
+fn release_with_stores_outstanding_answers_them_first() {
+    let server = TestServer::start("127.0.0.1", |_| {});
+    let src = tempfile::tempdir().unwrap();
+    let (mut scu, ctx) = mr_scu(&server);
+    for i in 0..5u32 {
+        let uid = format!("1.2.3.8.{i}");
+        let (path, meta) = write_part10(src.path(), &uid, &pattern(50_000, i));
+        scu.begin_store_file(&path, ctx, &meta).unwrap();
+    }
+    scu.release().unwrap();
+    let stored = files_in(server.dir());
+    assert_eq!(stored.len(), 5, "{stored:?}");
+}
+
+#[test]
+fn async_window_is_one_when_either_side_says_so() {
+    let sync_scp = TestServer::start("127.0.0.1", |c| c.max_ops_performed = 1);
+    let (scu, _) = mr_scu(&sync_scp);
+    assert_eq!(scu.async_window(), 1);
+    drop(scu);
+    let server = TestServer::start("127.0.0.1", |_| {});
+    let mut config = scu_config(&[MR]);
+    config.max_ops_invoked = 1;
+    let mut scu = ScuAssociation::connect("127.0.0.1", server.port(), config).unwrap();
+    assert_eq!(scu.async_window(), 1);
+    assert!(scu.associate_ac().user_info.async_ops_window.is_none());
     scu.release().unwrap();
 }
 

@@ -62,6 +62,15 @@ fn encode_pdu<'py>(py: Python<'py>, pdu: &Bound<'py, PyAny>) -> PyResult<Bound<'
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Benchmarks refuse to time a debug build by mistake.
+    m.add(
+        "BUILD_PROFILE",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+    )?;
     m.add_function(wrap_pyfunction!(decode_pdu, m)?)?;
     m.add_function(wrap_pyfunction!(encode_pdu, m)?)?;
     m.add_function(wrap_pyfunction!(fsm::transition_table, m)?)?;

@@ -16,9 +16,11 @@ use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyDict;
 use securepdu_core::part10::{read_file_meta as parse_meta, FileMeta as CoreFileMeta};
 use securepdu_core::scp::{
-    HandlerStatus, ScpConfig, Server, ShutdownHandle, StoreHandler, StoredObject,
+    HandlerStatus, ScpConfig, Server, ShutdownHandle, StoreHandler, StoredObject, MAX_OPS_PERFORMED,
 };
-use securepdu_core::scu::{read_file_meta_at, ScuAssociation, ScuConfig};
+use securepdu_core::scu::{
+    read_file_meta_at, PendingStore, ScuAssociation, ScuConfig, DEFAULT_MAX_OPS_INVOKED,
+};
 use securepdu_core::tls::{
     TlsClient, TlsClientOptions, TlsError, TlsProfile, TlsServer, TlsServerOptions,
 };
@@ -192,7 +194,7 @@ impl ScuAssociationPy {
     /// Connects and negotiates; raises AssociationRejected, TimeoutError, NetworkError.
     #[staticmethod]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (host, port, calling_ae, called_ae, contexts, max_pdu, connect_timeout, acse_timeout, dimse_timeout, tls=None, integrity=None, trace=None))]
+    #[pyo3(signature = (host, port, calling_ae, called_ae, contexts, max_pdu, connect_timeout, acse_timeout, dimse_timeout, tls=None, integrity=None, trace=None, max_ops=DEFAULT_MAX_OPS_INVOKED))]
     fn connect(
         py: Python<'_>,
         host: String,
@@ -207,6 +209,7 @@ impl ScuAssociationPy {
         tls: Option<Bound<'_, PyDict>>,
         integrity: Option<(String, String)>,
         trace: Option<Py<PyAny>>,
+        max_ops: u16,
     ) -> PyResult<Self> {
         let tls = tls.map(|d| tls_client(py, &d)).transpose()?;
         let integrity = crate::integrity::config(integrity)?;
@@ -224,6 +227,7 @@ impl ScuAssociationPy {
             timeouts,
             integrity,
             trace: trace_hook(trace),
+            max_ops_invoked: max_ops.max(1),
         };
         let assoc = py
             .detach(|| ScuAssociation::connect_tls(&host, port, config, tls.as_ref()))
@@ -341,6 +345,47 @@ impl ScuAssociationPy {
             size,
             outcome.integrity_tag.map(|t| to_hex(&t)),
         ))
+    }
+
+    /// How many C-STOREs may be outstanding (the asynchronous operations window
+    /// both sides agreed to; 1 when the peer negotiated none).
+    #[getter]
+    fn async_window(&self) -> usize {
+        self.lock().async_window()
+    }
+
+    /// Sends a C-STORE of a Part 10 file without waiting for the answer
+    /// (waiting first if the window is full); returns (message id, bytes sent,
+    /// integrity tag as hex or None). Collect the answer with `store_wait`.
+    fn store_file_begin(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        context_id: u8,
+        meta: &FileMeta,
+    ) -> PyResult<(u16, u64, Option<String>)> {
+        let pending = py
+            .detach(|| self.lock().begin_store_file(&path, context_id, &meta.inner))
+            .map_err(Error::from)?;
+        Ok((
+            pending.message_id,
+            pending.size,
+            pending.integrity_tag.map(|t| to_hex(&t)),
+        ))
+    }
+
+    /// Waits for the answer to the C-STORE `message_id` sent with
+    /// `store_file_begin`; returns (status, error comment).
+    fn store_wait(&self, py: Python<'_>, message_id: u16) -> PyResult<(u16, Option<String>)> {
+        let pending = PendingStore {
+            message_id,
+            size: 0,
+            integrity_tag: None,
+        };
+        let outcome = py
+            .detach(|| self.lock().finish_store(pending))
+            .map_err(Error::from)?;
+        Ok((outcome.status, outcome.error_comment))
     }
 
     /// A-RELEASE, then close.
@@ -485,7 +530,7 @@ impl StorageServer {
     /// Binds the listening socket; raises NetworkError if the address is taken.
     #[new]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (host, port, ae_title, storage_dir, require_called_ae, max_associations, max_pdu, acse_timeout, dimse_timeout, idle_timeout, on_store, on_association, on_tls_error, on_event, tls=None, allowed_calling_aes=None, integrity=None, trace=None))]
+    #[pyo3(signature = (host, port, ae_title, storage_dir, require_called_ae, max_associations, max_pdu, acse_timeout, dimse_timeout, idle_timeout, on_store, on_association, on_tls_error, on_event, tls=None, allowed_calling_aes=None, integrity=None, trace=None, max_ops=MAX_OPS_PERFORMED))]
     fn new(
         py: Python<'_>,
         host: String,
@@ -506,6 +551,7 @@ impl StorageServer {
         allowed_calling_aes: Option<std::collections::HashMap<String, Vec<String>>>,
         integrity: Option<(String, String)>,
         trace: Option<Py<PyAny>>,
+        max_ops: u16,
     ) -> PyResult<Self> {
         let integrity = crate::integrity::config(integrity)?;
         let tls = tls.map(|d| tls_server(py, &d)).transpose()?;
@@ -527,6 +573,7 @@ impl StorageServer {
                 .collect(),
             integrity,
             trace: trace_hook(trace),
+            max_ops_performed: max_ops.clamp(1, MAX_OPS_PERFORMED),
         };
         let handler = Arc::new(PyHandler {
             on_store,

@@ -47,7 +47,7 @@ use crate::codec::Reader;
 pub use manifest::{
     format_rfc3339, verify_dir, Manifest, ManifestEntry, VerifyReport, MANIFEST_FILE,
 };
-pub use pipeline::{Digests, Hasher, HasherGone};
+pub use pipeline::{Digests, Hasher, HasherGone, PendingDigests};
 
 /// Abstract syntax of the private integrity presentation context (securepdu UID
 /// root 1.2.826.0.1.3680043.10.1361).

@@ -91,13 +91,36 @@ enum Job {
     Begin(Box<State>),
     File(Bytes),
     Data(Bytes),
-    End,
+    /// The object is complete: its digests go to this sender.
+    End(Sender<Digests>),
 }
 
 struct Worker {
     jobs: Option<SyncSender<Job>>,
-    results: Receiver<Digests>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// The digests of a finished object, perhaps still being computed
+/// ([`Hasher::finish_later`]).
+#[derive(Debug)]
+pub enum PendingDigests {
+    /// Computed already.
+    Ready(Digests),
+    /// Computed by the worker; [`PendingDigests::wait`] blocks until they are.
+    Later(Receiver<Digests>),
+    /// The worker stopped before computing them.
+    Gone,
+}
+
+impl PendingDigests {
+    /// The digests, waiting for the worker if needed.
+    pub fn wait(self) -> Result<Digests, HasherGone> {
+        match self {
+            Self::Ready(d) => Ok(d),
+            Self::Later(rx) => rx.recv().map_err(|_| HasherGone),
+            Self::Gone => Err(HasherGone),
+        }
+    }
 }
 
 impl Worker {
@@ -105,18 +128,16 @@ impl Worker {
     fn spawn(name: &str, chunk_len: usize) -> Option<Self> {
         let depth = (PIPELINE_BYTES / chunk_len.max(1)).clamp(MIN_DEPTH, MAX_DEPTH);
         let (jobs, job_rx) = sync_channel::<Job>(depth);
-        let (result_tx, results) = channel::<Digests>();
         let thread = std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || {
                 // A panic ends the thread and drops its channel ends: the I/O
                 // thread then sees HasherGone, never the panic.
-                let _ = catch_unwind(AssertUnwindSafe(|| work(&job_rx, &result_tx)));
+                let _ = catch_unwind(AssertUnwindSafe(|| work(&job_rx)));
             })
             .ok()?;
         Some(Self {
             jobs: Some(jobs),
-            results,
             thread: Some(thread),
         })
     }
@@ -148,6 +169,8 @@ pub struct Hasher {
     worker: Option<Worker>,
     /// Whether a worker may still be started.
     may_spawn: bool,
+    /// Bytes of one object hashed inline before the rest goes to the worker.
+    offload_after: u64,
 }
 
 /// Bytes of one object hashed inline before the rest goes to the worker.
@@ -177,6 +200,17 @@ impl Hasher {
             seen: 0,
             worker: None,
             may_spawn: true,
+            offload_after: OFFLOAD_AFTER,
+        }
+    }
+
+    /// A hasher that hands every object to its worker from the first byte:
+    /// for a caller that does not wait for the digests at the end of each
+    /// object ([`Self::finish_later`]), so hashing never holds up its I/O.
+    pub fn eager(name: &str) -> Self {
+        Self {
+            offload_after: 0,
+            ..Self::new(name)
         }
     }
 
@@ -212,7 +246,7 @@ impl Hasher {
 
     fn feed(&mut self, chunk: Bytes, data: bool) -> Result<(), HasherGone> {
         self.seen = self.seen.saturating_add(chunk.len() as u64);
-        if self.seen > OFFLOAD_AFTER {
+        if self.seen > self.offload_after {
             self.offload(chunk.len())?;
         }
         let result = match &mut self.mode {
@@ -256,17 +290,25 @@ impl Hasher {
 
     /// The digests of the current object (waits for the worker if offloaded).
     pub fn finish(&mut self) -> Result<Digests, HasherGone> {
+        let result = self.finish_later().wait();
+        self.check(result)
+    }
+
+    /// Ends the current object without waiting for its digests: the worker
+    /// goes on with them while the caller starts the next object.
+    pub fn finish_later(&mut self) -> PendingDigests {
         let result = match &mut self.mode {
-            Mode::Inline(s) => Ok(s.finish()),
+            Mode::Inline(s) => Ok(PendingDigests::Ready(s.finish())),
             Mode::Offloaded => match &self.worker {
                 Some(w) => {
-                    send(w, Job::End).and_then(|()| w.results.recv().map_err(|_| HasherGone))
+                    let (tx, rx) = channel();
+                    send(w, Job::End(tx)).map(|()| PendingDigests::Later(rx))
                 }
                 None => Err(HasherGone),
             },
             Mode::Broken => Err(HasherGone),
         };
-        self.check(result)
+        self.check(result).unwrap_or(PendingDigests::Gone)
     }
 
     /// After a failure the worker is gone for good: stop using it (later
@@ -298,18 +340,15 @@ impl Drop for Worker {
     }
 }
 
-fn work(jobs: &Receiver<Job>, results: &Sender<Digests>) {
+fn work(jobs: &Receiver<Job>) {
     let mut state = State::default();
     for job in jobs {
         match job {
             Job::Begin(s) => state = *s,
             Job::File(b) => state.file(&b),
             Job::Data(b) => state.data(&b),
-            Job::End => {
-                if results.send(state.finish()).is_err() {
-                    return;
-                }
-            }
+            // Nobody waiting any more is not an error: the object was dropped.
+            Job::End(to) => drop(to.send(state.finish())),
         }
     }
 }

@@ -34,7 +34,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use socket2::SockRef;
@@ -46,14 +46,14 @@ use crate::dimse::{
     VERIFICATION_SOP_CLASS,
 };
 use crate::integrity::{
-    ct_eq, decode_tag_pdv, format_rfc3339, random_nonce, Digests, Hasher, HasherGone,
-    IntegrityAnswer, IntegrityConfig, IntegrityOffer, Manifest, ManifestEntry, Policy, SessionKey,
-    INTEGRITY_SOP_CLASS, TAG_LEN, TLS_EXPORTER_LABEL, TLS_EXPORTER_LEN,
+    decode_tag_pdv, random_nonce, Hasher, IntegrityAnswer, IntegrityConfig, IntegrityOffer,
+    Manifest, PendingDigests, Policy, SessionKey, INTEGRITY_SOP_CLASS, TAG_LEN, TLS_EXPORTER_LABEL,
+    TLS_EXPORTER_LEN,
 };
 use crate::part10::{FileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
 use crate::pdu::{
-    AssociateAc, AssociateRj, AssociateRq, PData, Pdv, PresentationContextAc, RoleSelection,
-    SopClassExtended, UserInformation, APPLICATION_CONTEXT_NAME, PROTOCOL_VERSION,
+    AssociateAc, AssociateRj, AssociateRq, AsyncOpsWindow, PData, Pdv, PresentationContextAc,
+    RoleSelection, SopClassExtended, UserInformation, APPLICATION_CONTEXT_NAME, PROTOCOL_VERSION,
 };
 use crate::store::{
     choose_transfer_syntax, is_storage_sop_class, validate_uid, PartialObject,
@@ -67,6 +67,11 @@ pub use crate::integrity::INTEGRITY_CHECK_FAILED;
 pub use crate::scu::AcceptedContext;
 pub use crate::transport::{NetError, Timeouts};
 
+mod durable;
+
+pub use durable::MAX_OPS_PERFORMED;
+use durable::{Done, Job, Origin, Pool, Queue};
+
 /// C-STORE failure: the SOP Instance UID is not a valid UID (a code of the
 /// "Error: cannot understand" Cxxx range of PS3.4 Table B.2-1, chosen by securepdu).
 pub const INVALID_SOP_INSTANCE_UID: u16 = 0xC210;
@@ -76,6 +81,10 @@ pub const HANDLER_FAILED: u16 = 0xC001;
 
 /// How often blocked threads look at the shutdown flag.
 const POLL: Duration = Duration::from_millis(250);
+
+/// How often the association's thread looks for answers from the durability
+/// workers while some are outstanding (the shortest socket read timeout).
+const ANSWER_POLL: Duration = Duration::from_millis(1);
 
 /// Longest Error Comment (0000,0902), LO.
 const MAX_ERROR_COMMENT: usize = 64;
@@ -107,6 +116,10 @@ pub struct ScpConfig {
     /// Called with a summary of every PDU sent and received on every
     /// association (`None`: no trace).
     pub trace: Option<TraceHook>,
+    /// Most C-STOREs a peer may have outstanding when it proposes an
+    /// asynchronous operations window (PS3.7 D.3.3.3); 1 answers every peer
+    /// synchronously. At most [`MAX_OPS_PERFORMED`].
+    pub max_ops_performed: u16,
 }
 
 impl Default for ScpConfig {
@@ -121,6 +134,7 @@ impl Default for ScpConfig {
             allowed_calling_aes: BTreeMap::new(),
             integrity: None,
             trace: None,
+            max_ops_performed: MAX_OPS_PERFORMED,
         }
     }
 }
@@ -630,10 +644,29 @@ pub fn negotiate(
             implementation_class_uid: Some(IMPLEMENTATION_CLASS_UID.to_owned()),
             implementation_version_name: Some(IMPLEMENTATION_VERSION_NAME.to_owned()),
             role_selection,
+            async_ops_window: async_window_answer(rq, config),
             ..UserInformation::default()
         },
     };
     Ok((ac, accepted))
+}
+
+/// Our answer to a proposed asynchronous operations window (PS3.7 D.3.3.3.2):
+/// we perform up to the peer's invoked maximum, capped by our own, and invoke
+/// one at a time (we invoke none). No window proposed, or ours is 1: no item,
+/// which means synchronous operation.
+fn async_window_answer(rq: &AssociateRq, config: &ScpConfig) -> Option<AsyncOpsWindow> {
+    let proposed = rq.user_info.async_ops_window?;
+    let ours = config.max_ops_performed.clamp(1, MAX_OPS_PERFORMED);
+    // 0 proposed means unlimited.
+    let performed = match proposed.max_invoked {
+        0 => ours,
+        n => n.min(ours),
+    };
+    (performed > 1).then_some(AsyncOpsWindow {
+        max_invoked: 1,
+        max_performed: performed,
+    })
 }
 
 /// Integrity protection agreed for an association.
@@ -839,6 +872,10 @@ fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
             }
         }
         Ok((ac, contexts, integrity)) => {
+            let window = ac
+                .user_info
+                .async_ops_window
+                .map_or(1, |w| usize::from(w.max_performed.max(1)));
             if conn.association_mut().accept(ac, now).is_err() || conn.flush(now).is_err() {
                 conn.abort();
                 return;
@@ -847,22 +884,37 @@ fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
                 .handler
                 .on_association(peer, &rq.calling_ae, &rq.called_ae, true);
             let peer_max = conn.association().peer_max_pdu_length().unwrap_or(16_384);
-            let mut session = Session {
-                conn,
+            let origin = Origin {
                 inner,
-                contexts,
                 calling_ae: rq.calling_ae.trim().to_owned(),
                 called_ae: rq.called_ae.trim().to_owned(),
                 peer,
                 peer_certificate,
-                peer_max,
-                reassembler: Reassembler::new(),
-                current: None,
-                integrity,
-                awaiting_tag: None,
-                hasher: None,
             };
-            session.run();
+            let queue = Queue::new();
+            // The durability workers borrow the origin; the scope joins them
+            // after the session (and with it the job queue's sender) is gone.
+            std::thread::scope(|scope| {
+                let pool = if window > 1 {
+                    Pool::start(scope, &origin, &queue)
+                } else {
+                    None
+                };
+                let mut session = Session {
+                    conn,
+                    origin: &origin,
+                    contexts,
+                    peer_max,
+                    reassembler: Reassembler::new(),
+                    current: None,
+                    integrity,
+                    awaiting_tag: None,
+                    hasher: None,
+                    window,
+                    pool,
+                };
+                session.run();
+            });
         }
     }
 }
@@ -886,12 +938,8 @@ enum Incoming {
 
 struct Session<'a> {
     conn: Connection<Stream>,
-    inner: &'a Inner,
+    origin: &'a Origin<'a>,
     contexts: Vec<AcceptedContext>,
-    calling_ae: String,
-    called_ae: String,
-    peer: SocketAddr,
-    peer_certificate: Option<PeerCertificate>,
     peer_max: u32,
     reassembler: Reassembler,
     current: Option<(u8, Incoming)>,
@@ -901,16 +949,26 @@ struct Session<'a> {
     /// Hashes the object being written (file SHA-256 and, with integrity in
     /// force, its tag) off this thread; started at the first C-STORE.
     hasher: Option<Hasher>,
+    /// Operations the peer may have outstanding (1: synchronous).
+    window: usize,
+    /// Makes objects durable off this thread when `window` > 1.
+    pool: Option<Pool>,
 }
 
 impl Session<'_> {
     fn run(&mut self) {
-        let timeouts = self.inner.config.timeouts;
+        let timeouts = self.origin.inner.config.timeouts;
         let mut last_rx = Instant::now();
         loop {
+            if self.answer_ready().is_err() {
+                self.conn.abort();
+                return;
+            }
             let now = Instant::now();
-            let between_messages =
-                self.reassembler.is_idle() && self.current.is_none() && self.awaiting_tag.is_none();
+            let between_messages = self.reassembler.is_idle()
+                && self.current.is_none()
+                && self.awaiting_tag.is_none()
+                && self.outstanding() == 0;
             let limit = if between_messages {
                 timeouts.idle
             } else {
@@ -930,11 +988,18 @@ impl Session<'_> {
                 self.conn.abort();
                 return;
             }
-            if between_messages && self.inner.shutdown.load(Ordering::SeqCst) {
+            if between_messages && self.origin.inner.shutdown.load(Ordering::SeqCst) {
                 self.conn.abort();
                 return;
             }
-            let slice = match (deadline, now.checked_add(POLL)) {
+            // With answers outstanding, look at the pool often: the peer may be
+            // waiting for one before it sends anything more.
+            let poll = if self.outstanding() > 0 {
+                ANSWER_POLL
+            } else {
+                POLL
+            };
+            let slice = match (deadline, now.checked_add(poll)) {
                 (Some(d), Some(p)) => Some(d.min(p)),
                 (d, p) => d.or(p),
             };
@@ -951,6 +1016,11 @@ impl Session<'_> {
                     // temporary file with it).
                     self.current = None;
                     self.awaiting_tag = None;
+                    // Objects received whole are answered before the release.
+                    if self.answer_all().is_err() {
+                        self.conn.abort();
+                        return;
+                    }
                     let now = Instant::now();
                     if self.conn.association_mut().respond_release(now).is_ok()
                         && self.conn.flush(now).is_ok()
@@ -1076,8 +1146,8 @@ impl Session<'_> {
             rq.affected_sop_instance_uid.clone(),
             transfer_syntax.clone(),
         );
-        meta.source_application_entity_title = Some(self.calling_ae.clone());
-        match PartialObject::create_unhashed(&self.inner.config.storage_dir, &meta) {
+        meta.source_application_entity_title = Some(self.origin.calling_ae.clone());
+        match PartialObject::create_unhashed(&self.origin.inner.config.storage_dir, &meta) {
             Ok((writer, header)) => {
                 let tagger = self.integrity.as_ref().map(|i| {
                     i.session.tagger(
@@ -1087,8 +1157,16 @@ impl Session<'_> {
                         &transfer_syntax,
                     )
                 });
+                let window = self.window;
                 let hasher = self.hasher.get_or_insert_with(|| {
-                    Hasher::new(&format!("securepdu-scp-hash-{}", self.peer.port()))
+                    let name = format!("securepdu-scp-hash-{}", self.origin.peer.port());
+                    // With a window, the durability worker waits for the
+                    // digests, so this thread need not hash even small objects.
+                    if window > 1 {
+                        Hasher::eager(&name)
+                    } else {
+                        Hasher::new(&name)
+                    }
                 });
                 // The file SHA-256 covers the header and the data set, in file
                 // order; the tag covers the data set only.
@@ -1144,13 +1222,13 @@ impl Session<'_> {
         }
     }
 
-    /// The digests of the object being written (waits for the hashing worker).
-    fn digests(&mut self) -> Result<Digests, (u16, Option<String>)> {
+    /// Ends the object being written: its digests, perhaps still being
+    /// computed by the hashing worker.
+    fn digests(&mut self) -> PendingDigests {
         match &mut self.hasher {
-            Some(h) => h.finish(),
-            None => Err(HasherGone),
+            Some(h) => h.finish_later(),
+            None => PendingDigests::Gone,
         }
-        .map_err(|e| (status::OUT_OF_RESOURCES, Some(format!("cannot store: {e}"))))
     }
 
     fn on_complete(&mut self) -> Result<(), NetError> {
@@ -1178,14 +1256,17 @@ impl Session<'_> {
                 let (status, comment) = match (writer, failure) {
                     (_, Some(failure)) => (failure.0, Some(failure.1)),
                     (None, None) => (status::OUT_OF_RESOURCES, None),
-                    (Some(writer), None) => match self.digests() {
-                        Ok(Digests {
-                            sha256: Some(sha256),
-                            ..
-                        }) => self.finish_store(&rq, transfer_syntax, writer, sha256, None),
-                        Ok(_) => (status::OUT_OF_RESOURCES, None),
-                        Err(failed) => failed,
-                    },
+                    (Some(writer), None) => {
+                        let digests = self.digests();
+                        return self.store(Job {
+                            context_id,
+                            rq,
+                            transfer_syntax,
+                            writer,
+                            digests,
+                            tag: None,
+                        });
+                    }
                 };
                 self.respond_store(context_id, &rq, status, comment)
             }
@@ -1238,27 +1319,23 @@ impl Session<'_> {
         }
         let (status, comment) = match (writer, failure) {
             (_, Some(failure)) => (failure.0, Some(failure.1)),
-            (Some(writer), None) => match self.digests() {
-                Ok(Digests {
-                    sha256: Some(sha256),
-                    tag: Some(ours),
-                }) => {
-                    // Checked before the file is made durable.
-                    if ct_eq(&ours, &tag) {
-                        let key_id = self
-                            .integrity
-                            .as_ref()
-                            .map(|i| i.key_id.clone())
-                            .unwrap_or_default();
-                        self.finish_store(&rq, transfer_syntax, writer, sha256, Some((key_id, tag)))
-                    } else {
-                        drop(writer); // removes the temporary file
-                        self.integrity_failed(&rq, "tag mismatch")
-                    }
-                }
-                Ok(_) => (status::OUT_OF_RESOURCES, None),
-                Err(failed) => failed,
-            },
+            (Some(writer), None) => {
+                // Checked against ours before the file is made durable.
+                let key_id = self
+                    .integrity
+                    .as_ref()
+                    .map(|i| i.key_id.clone())
+                    .unwrap_or_default();
+                let digests = self.digests();
+                return self.store(Job {
+                    context_id,
+                    rq,
+                    transfer_syntax,
+                    writer,
+                    digests,
+                    tag: Some((key_id, tag)),
+                });
+            }
             (None, None) => (status::OUT_OF_RESOURCES, None),
         };
         self.respond_store(context_id, &rq, status, comment)
@@ -1288,81 +1365,62 @@ impl Session<'_> {
     }
 
     fn integrity_failed(&self, rq: &CStoreRq, detail: &str) -> (u16, Option<String>) {
-        let handler = &self.inner.handler;
-        let uid = &rq.affected_sop_instance_uid;
-        let _ = catch_unwind(AssertUnwindSafe(|| {
-            handler.on_integrity_failure(self.peer, uid, detail);
-        }));
-        (
-            INTEGRITY_CHECK_FAILED,
-            Some(format!("integrity check failed: {detail}")),
-        )
+        self.origin.integrity_failed(rq, detail)
     }
 
-    /// Makes the object durable, records it in the manifest, then asks the
-    /// handler. Returns the status.
-    fn finish_store(
-        &self,
-        rq: &CStoreRq,
-        transfer_syntax: String,
-        writer: PartialObject,
-        sha256: [u8; 32],
-        integrity: Option<(String, [u8; TAG_LEN])>,
-    ) -> (u16, Option<String>) {
-        let done = match writer.finish_hashed(sha256) {
-            Ok(done) => done,
-            Err(e) => return (status::OUT_OF_RESOURCES, Some(format!("cannot store: {e}"))),
-        };
-        let entry = ManifestEntry {
-            file: done
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            sop_class_uid: rq.affected_sop_class_uid.clone(),
-            sop_instance_uid: rq.affected_sop_instance_uid.clone(),
-            transfer_syntax: transfer_syntax.clone(),
-            size: done.size,
-            sha256: done.sha256,
-            key_id: integrity.as_ref().map(|(k, _)| k.clone()),
-            tag: integrity.as_ref().map(|(_, t)| *t),
-            calling_ae: self.calling_ae.clone(),
-            called_ae: self.called_ae.clone(),
-            peer: self.peer.to_string(),
-            peer_certificate_subject: self
-                .peer_certificate
-                .as_ref()
-                .and_then(|c| c.subject.clone()),
-            stored_at: format_rfc3339(SystemTime::now()),
-        };
-        if let Err(e) = self.inner.manifest.append(&entry) {
-            // Unrecorded means unverifiable: not stored; the peer may retry.
-            let _ = std::fs::remove_file(&done.path);
-            return (
-                status::OUT_OF_RESOURCES,
-                Some(format!("cannot write the manifest: {e}")),
-            );
+    /// Makes a received object durable and answers it: here and now with a
+    /// synchronous peer, else on the pool (first waiting for an answer while
+    /// the peer has its whole window outstanding).
+    fn store(&mut self, job: Job) -> Result<(), NetError> {
+        let dimse = self.origin.inner.config.timeouts.dimse;
+        let window = self.window;
+        while let Some(done) = self
+            .pool
+            .as_mut()
+            .filter(|p| p.outstanding() >= window)
+            .and_then(|p| p.wait(dimse))
+        {
+            self.answer(done)?;
         }
-        let obj = StoredObject {
-            path: done.path,
-            sop_class_uid: rq.affected_sop_class_uid.clone(),
-            sop_instance_uid: rq.affected_sop_instance_uid.clone(),
-            transfer_syntax,
-            calling_ae: self.calling_ae.clone(),
-            called_ae: self.called_ae.clone(),
-            peer: self.peer,
-            size: done.size,
-            peer_certificate: self.peer_certificate.clone(),
-            sha256: done.sha256,
-            integrity,
+        let job = match &mut self.pool {
+            Some(pool) => match pool.submit(job) {
+                None => return Ok(()),
+                // The workers are gone: store here from now on.
+                Some(job) => job,
+            },
+            None => job,
         };
-        let handler = &self.inner.handler;
-        match catch_unwind(AssertUnwindSafe(|| handler.on_stored(&obj))) {
-            Ok(Ok(None)) => (status::SUCCESS, None),
-            Ok(Ok(Some(s))) => (s.status, s.error_comment),
-            Ok(Err(msg)) => (HANDLER_FAILED, Some(msg)),
-            Err(_) => (HANDLER_FAILED, Some("storage handler panicked".into())),
+        let done = self.origin.finish(job);
+        self.answer(done)
+    }
+
+    /// Sends the C-STORE-RSP of a finished job.
+    fn answer(&mut self, done: Done) -> Result<(), NetError> {
+        self.respond_store(done.context_id, &done.rq, done.status, done.comment)
+    }
+
+    /// Sends the answers the pool has ready.
+    fn answer_ready(&mut self) -> Result<(), NetError> {
+        let ready = self.pool.as_mut().map(Pool::ready).unwrap_or_default();
+        ready.into_iter().try_for_each(|done| self.answer(done))
+    }
+
+    /// Waits for every outstanding answer and sends it (before a release).
+    fn answer_all(&mut self) -> Result<(), NetError> {
+        let dimse = self.origin.inner.config.timeouts.dimse;
+        while let Some(done) = self
+            .pool
+            .as_mut()
+            .filter(|p| p.outstanding() > 0)
+            .and_then(|p| p.wait(dimse))
+        {
+            self.answer(done)?;
         }
+        Ok(())
+    }
+
+    fn outstanding(&self) -> usize {
+        self.pool.as_ref().map_or(0, Pool::outstanding)
     }
 }
 

@@ -28,8 +28,8 @@ use crate::integrity::{
 };
 use crate::part10::{FileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
 use crate::pdu::{
-    AssociateAc, AssociateRq, PresentationContextRq, SopClassExtended, UserInformation,
-    APPLICATION_CONTEXT_NAME, PROTOCOL_VERSION,
+    AssociateAc, AssociateRq, AsyncOpsWindow, PresentationContextRq, SopClassExtended,
+    UserInformation, APPLICATION_CONTEXT_NAME, PROTOCOL_VERSION,
 };
 use crate::store::{EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 use crate::tls::{PeerCertificate, Stream, TlsClient, TlsStream};
@@ -67,6 +67,9 @@ pub struct ScuConfig {
     pub integrity: Option<IntegrityConfig>,
     /// Called with a summary of every PDU sent and received (`None`: no trace).
     pub trace: Option<TraceHook>,
+    /// Most C-STOREs we keep outstanding when the peer agrees to an
+    /// asynchronous operations window (PS3.7 D.3.3.3); 1 proposes none.
+    pub max_ops_invoked: u16,
 }
 
 impl Default for ScuConfig {
@@ -79,8 +82,24 @@ impl Default for ScuConfig {
             timeouts: Timeouts::default(),
             integrity: None,
             trace: None,
+            max_ops_invoked: DEFAULT_MAX_OPS_INVOKED,
         }
     }
+}
+
+/// Our default Maximum Number of Operations Invoked: enough C-STOREs in flight
+/// to keep the link busy while the peer makes earlier ones durable.
+pub const DEFAULT_MAX_OPS_INVOKED: u16 = 16;
+
+/// A C-STORE sent and not yet answered ([`ScuAssociation::begin_store_file`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingStore {
+    /// Its Message ID: pass it to [`ScuAssociation::finish_store`].
+    pub message_id: u16,
+    /// Data set bytes sent.
+    pub size: u64,
+    /// The integrity tag sent after the data set, when integrity is in force.
+    pub integrity_tag: Option<[u8; TAG_LEN]>,
 }
 
 /// A presentation context the peer accepted.
@@ -135,6 +154,12 @@ pub struct ScuAssociation {
     /// Computes the tags off this thread while it sends; started at the first
     /// C-STORE under integrity protection.
     hasher: Option<Hasher>,
+    /// C-STOREs we may have outstanding (1: synchronous).
+    window: usize,
+    /// Message IDs sent and not answered yet, oldest first.
+    outstanding: Vec<u16>,
+    /// Answers that came in while we waited for another one.
+    answered: Vec<(u16, Message)>,
 }
 
 impl ScuAssociation {
@@ -205,6 +230,11 @@ impl ScuAssociation {
                 implementation_class_uid: Some(IMPLEMENTATION_CLASS_UID.to_owned()),
                 implementation_version_name: Some(IMPLEMENTATION_VERSION_NAME.to_owned()),
                 sop_class_extended,
+                // We perform no operations for the peer: 1.
+                async_ops_window: (config.max_ops_invoked > 1).then_some(AsyncOpsWindow {
+                    max_invoked: config.max_ops_invoked,
+                    max_performed: 1,
+                }),
                 ..UserInformation::default()
             },
         };
@@ -265,7 +295,18 @@ impl ScuAssociation {
                 }
             },
         };
+        // No item in the answer means synchronous (PS3.7 D.3.3.3); 0 means no limit.
+        let window = match ac.user_info.async_ops_window {
+            Some(w) if config.max_ops_invoked > 1 => match w.max_performed {
+                0 => config.max_ops_invoked,
+                n => n.min(config.max_ops_invoked),
+            },
+            _ => 1,
+        };
         Ok(Self {
+            window: usize::from(window.max(1)),
+            outstanding: Vec::new(),
+            answered: Vec::new(),
             conn,
             timeouts,
             proposed,
@@ -431,6 +472,33 @@ impl ScuAssociation {
         context_id: u8,
         meta: &FileMeta,
     ) -> Result<StoreOutcome, NetError> {
+        let pending = self.begin_store_file(path, context_id, meta)?;
+        self.finish_store(pending)
+    }
+
+    /// How many C-STOREs may be outstanding: the window both sides agreed to,
+    /// 1 with a peer that did not negotiate one.
+    pub fn async_window(&self) -> usize {
+        self.window
+    }
+
+    /// Waits for the answer to a C-STORE sent with [`Self::begin_store_file`].
+    pub fn finish_store(&mut self, pending: PendingStore) -> Result<StoreOutcome, NetError> {
+        let mut outcome = self.store_response(pending.message_id)?;
+        outcome.integrity_tag = pending.integrity_tag;
+        Ok(outcome)
+    }
+
+    /// Sends a C-STORE of a Part 10 file like [`Self::store_file`] without
+    /// waiting for its answer; collect it with [`Self::finish_store`]. With
+    /// [`Self::async_window`] C-STOREs outstanding, first waits until the peer
+    /// answers one (its answer is kept for [`Self::finish_store`]).
+    pub fn begin_store_file(
+        &mut self,
+        path: &Path,
+        context_id: u8,
+        meta: &FileMeta,
+    ) -> Result<PendingStore, NetError> {
         let ctx = self.accepted_context(context_id)?;
         if ctx.abstract_syntax != meta.media_storage_sop_class_uid {
             return Err(NetError::InvalidArgument(format!(
@@ -468,10 +536,11 @@ impl ScuAssociation {
         #[cfg(target_os = "linux")]
         if !tagged && dataset_len > 0 && self.conn.is_plain_tcp() {
             self.send_dataset_sendfile(&file, path, context_id, meta.dataset_offset, dataset_len)?;
-            let tag = self.send_tag(message_id, tagged)?;
-            let mut outcome = self.store_response(message_id)?;
-            outcome.integrity_tag = tag;
-            return Ok(outcome);
+            return Ok(PendingStore {
+                message_id,
+                size: dataset_len,
+                integrity_tag: None,
+            });
         }
         let mut fragmenter = DatasetFragmenter::new(context_id, dataset_len, self.peer_max);
         while let Some(n) = fragmenter.next_chunk_len() {
@@ -505,10 +574,12 @@ impl ScuAssociation {
             let sent = self.conn.send_pdv(context_id, false, pdv.is_last, pdv.data);
             self.after_send(sent)?;
         }
-        let tag = self.send_tag(message_id, tagged)?;
-        let mut outcome = self.store_response(message_id)?;
-        outcome.integrity_tag = tag;
-        Ok(outcome)
+        let integrity_tag = self.send_tag(message_id, tagged)?;
+        Ok(PendingStore {
+            message_id,
+            size: dataset_len,
+            integrity_tag,
+        })
     }
 
     /// The data set of `path` (`len` bytes from `offset`) as PDVs whose payload
@@ -694,7 +765,16 @@ impl ScuAssociation {
         sop_class: &str,
         sop_instance: &str,
     ) -> Result<u16, NetError> {
+        // A full window: wait for the oldest answer (kept for finish_store).
+        while self.outstanding.len() >= self.window {
+            let Some(&oldest) = self.outstanding.first() else {
+                break;
+            };
+            let message = self.wait_response(oldest, "C-STORE response")?;
+            self.answered.push((oldest, message));
+        }
         let message_id = self.message_id();
+        self.outstanding.push(message_id);
         let rq = Message::CStoreRq(CStoreRq {
             message_id,
             priority: Priority::Medium,
@@ -742,7 +822,12 @@ impl ScuAssociation {
     }
 
     /// Waits for the response to request `message_id`.
+    /// Answers to other outstanding requests that arrive meanwhile are kept.
     fn wait_response(&mut self, message_id: u16, what: &'static str) -> Result<Message, NetError> {
+        if let Some(i) = self.answered.iter().position(|(id, _)| *id == message_id) {
+            return Ok(self.answered.swap_remove(i).1);
+        }
+        self.outstanding.retain(|id| *id != message_id);
         let deadline = deadline_after(Instant::now(), self.timeouts.dimse);
         loop {
             match self.conn.next_indication(deadline, what)? {
@@ -754,12 +839,21 @@ impl ScuAssociation {
                             return Err(e.into());
                         }
                     };
+                    let mut found = None;
                     for event in events {
                         if let Event::Command { message, .. } = event {
-                            if response_id(&message) == Some(message_id) {
-                                return Ok(message);
+                            match response_id(&message) {
+                                Some(id) if id == message_id => found = Some(message),
+                                Some(id) if self.outstanding.contains(&id) => {
+                                    self.outstanding.retain(|o| *o != id);
+                                    self.answered.push((id, message));
+                                }
+                                _ => {}
                             }
                         }
+                    }
+                    if let Some(message) = found {
+                        return Ok(message);
                     }
                 }
                 Indication::ReleaseRequest => {
