@@ -7,12 +7,14 @@
 //! association make objects durable while the association's thread keeps
 //! receiving, and each answer is sent once its object is on disk. Success is
 //! never answered earlier than with a standard peer, only the waiting overlaps.
+//! Workers start when objects are waiting for one, so an association that
+//! stores nothing (a C-ECHO) costs no thread.
 
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::sync::Mutex;
-use std::thread::Scope;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use super::{lock, Inner, StoredObject, HANDLER_FAILED};
@@ -34,8 +36,8 @@ pub const MAX_OPS_PERFORMED: u16 = 16;
 const WORKERS: usize = 4;
 
 /// Who sent the objects of one association: what the manifest and handler see.
-pub(super) struct Origin<'a> {
-    pub(super) inner: &'a Inner,
+pub(super) struct Origin {
+    pub(super) inner: Arc<Inner>,
     pub(super) calling_ae: String,
     pub(super) called_ae: String,
     pub(super) peer: SocketAddr,
@@ -62,7 +64,7 @@ pub(super) struct Done {
     pub(super) comment: Option<String>,
 }
 
-impl Origin<'_> {
+impl Origin {
     /// Checks the object's tag (with integrity in force), makes it durable,
     /// records it in the manifest, then asks the handler: the answer to send.
     pub(super) fn finish(&self, job: Job) -> Done {
@@ -182,50 +184,32 @@ impl Origin<'_> {
     }
 }
 
-/// The queue a pool's workers take jobs from; lives outside the thread scope
-/// so the workers can borrow it.
-pub(super) struct Queue(Mutex<Option<Receiver<Job>>>);
-
 /// Worker threads making one association's objects durable.
 pub(super) struct Pool {
+    origin: Arc<Origin>,
     jobs: Option<Sender<Job>>,
+    /// Where idle workers wait for the next job, one at a time.
+    queue: Arc<Mutex<Receiver<Job>>>,
+    done_tx: Sender<Done>,
     done: Receiver<Done>,
+    workers: Vec<JoinHandle<()>>,
     outstanding: usize,
 }
 
-impl Queue {
-    /// An empty queue, before any pool.
-    pub(super) fn new() -> Self {
-        Self(Mutex::new(None))
-    }
-}
-
 impl Pool {
-    /// Starts the workers in `scope`; `None` if none could be started (the
-    /// association then stores on its own thread).
-    pub(super) fn start<'scope, 'env>(
-        scope: &'scope Scope<'scope, 'env>,
-        origin: &'env Origin<'env>,
-        queue: &'env Queue,
-    ) -> Option<Self> {
+    /// A pool without workers yet.
+    pub(super) fn new(origin: Arc<Origin>) -> Self {
         let (jobs, job_rx) = channel::<Job>();
         let (done_tx, done) = channel::<Done>();
-        *lock(&queue.0) = Some(job_rx);
-        let mut started = 0;
-        for n in 0..WORKERS {
-            let done_tx = done_tx.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("securepdu-scp-durable-{}-{n}", origin.peer.port()))
-                .spawn_scoped(scope, move || work(origin, queue, &done_tx));
-            if spawned.is_ok() {
-                started += 1;
-            }
-        }
-        (started > 0).then_some(Self {
+        Self {
+            origin,
             jobs: Some(jobs),
+            queue: Arc::new(Mutex::new(job_rx)),
+            done_tx,
             done,
+            workers: Vec::new(),
             outstanding: 0,
-        })
+        }
     }
 
     /// Operations handed over and not yet answered.
@@ -233,9 +217,27 @@ impl Pool {
         self.outstanding
     }
 
-    /// Hands `job` to the workers; gives it back if they are gone.
+    /// Hands `job` to the workers, starting one more if every worker is busy;
+    /// gives the job back if no worker runs or can be started.
     pub(super) fn submit(&mut self, job: Job) -> Option<Job> {
-        let Some(tx) = &self.jobs else {
+        if self.outstanding >= self.workers.len() && self.workers.len() < WORKERS {
+            let (origin, queue, done) = (
+                Arc::clone(&self.origin),
+                Arc::clone(&self.queue),
+                self.done_tx.clone(),
+            );
+            let spawned = std::thread::Builder::new()
+                .name(format!(
+                    "securepdu-scp-durable-{}-{}",
+                    self.origin.peer.port(),
+                    self.workers.len()
+                ))
+                .spawn(move || work(&origin, &queue, &done));
+            if let Ok(handle) = spawned {
+                self.workers.push(handle);
+            }
+        }
+        let Some(tx) = self.jobs.as_ref().filter(|_| !self.workers.is_empty()) else {
             return Some(job);
         };
         match tx.send(job) {
@@ -254,41 +256,32 @@ impl Pool {
         ready
     }
 
-    /// The next answer, waiting up to `timeout`; `None` on timeout or when the
-    /// workers are gone (then nothing is outstanding any more).
+    /// The next answer, waiting up to `timeout`; `None` on timeout.
     pub(super) fn wait(&mut self, timeout: Duration) -> Option<Done> {
-        match self.done.recv_timeout(timeout) {
-            Ok(done) => {
-                self.outstanding = self.outstanding.saturating_sub(1);
-                Some(done)
-            }
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => {
-                self.outstanding = 0;
-                None
-            }
-        }
+        let done = self.done.recv_timeout(timeout).ok()?;
+        self.outstanding = self.outstanding.saturating_sub(1);
+        Some(done)
     }
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        // Closing the queue lets the workers finish what is queued and stop;
-        // the scope joins them. An object received whole is still made durable
-        // even if its answer can no longer be sent.
+        // Closing the queue lets the workers finish what is queued and stop.
+        // An object received whole is still made durable even if its answer
+        // can no longer be sent; the association ends after that, so a server
+        // shutting down waits for it.
         self.jobs = None;
+        for handle in self.workers.drain(..) {
+            let _ = handle.join();
+        }
     }
 }
 
-fn work(origin: &Origin<'_>, queue: &Queue, done: &Sender<Done>) {
+fn work(origin: &Origin, queue: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
     loop {
         // One idle worker at a time waits for the next job; the lock is
         // released before the job is stored.
-        let job = match lock(&queue.0).as_ref() {
-            Some(rx) => rx.recv(),
-            None => return,
-        };
-        let Ok(job) = job else {
+        let Ok(job) = lock(queue).recv() else {
             return;
         };
         let (context_id, rq) = (job.context_id, job.rq.clone());

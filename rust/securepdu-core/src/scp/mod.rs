@@ -70,7 +70,7 @@ pub use crate::transport::{NetError, Timeouts};
 mod durable;
 
 pub use durable::MAX_OPS_PERFORMED;
-use durable::{Done, Job, Origin, Pool, Queue};
+use durable::{Done, Job, Origin, Pool};
 
 /// C-STORE failure: the SOP Instance UID is not a valid UID (a code of the
 /// "Error: cannot understand" Cxxx range of PS3.4 Table B.2-1, chosen by securepdu).
@@ -791,7 +791,7 @@ fn reject_reason(rj: &AssociateRj, rq: &AssociateRq, config: &ScpConfig) -> Stri
     }
 }
 
-fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
+fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Arc<Inner>) {
     let config = &inner.config;
     let _ = stream.set_write_timeout(Some(config.timeouts.dimse));
     let Some(stream) = secure(stream, peer, inner, config.timeouts.acse) else {
@@ -884,37 +884,27 @@ fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
                 .handler
                 .on_association(peer, &rq.calling_ae, &rq.called_ae, true);
             let peer_max = conn.association().peer_max_pdu_length().unwrap_or(16_384);
-            let origin = Origin {
-                inner,
+            let origin = Arc::new(Origin {
+                inner: Arc::clone(inner),
                 calling_ae: rq.calling_ae.trim().to_owned(),
                 called_ae: rq.called_ae.trim().to_owned(),
                 peer,
                 peer_certificate,
-            };
-            let queue = Queue::new();
-            // The durability workers borrow the origin; the scope joins them
-            // after the session (and with it the job queue's sender) is gone.
-            std::thread::scope(|scope| {
-                let pool = if window > 1 {
-                    Pool::start(scope, &origin, &queue)
-                } else {
-                    None
-                };
-                let mut session = Session {
-                    conn,
-                    origin: &origin,
-                    contexts,
-                    peer_max,
-                    reassembler: Reassembler::new(),
-                    current: None,
-                    integrity,
-                    awaiting_tag: None,
-                    hasher: None,
-                    window,
-                    pool,
-                };
-                session.run();
             });
+            let mut session = Session {
+                conn,
+                pool: (window > 1).then(|| Pool::new(Arc::clone(&origin))),
+                origin,
+                contexts,
+                peer_max,
+                reassembler: Reassembler::new(),
+                current: None,
+                integrity,
+                awaiting_tag: None,
+                hasher: None,
+                window,
+            };
+            session.run();
         }
     }
 }
@@ -936,9 +926,9 @@ enum Incoming {
     Other { response: Option<Message> },
 }
 
-struct Session<'a> {
+struct Session {
     conn: Connection<Stream>,
-    origin: &'a Origin<'a>,
+    origin: Arc<Origin>,
     contexts: Vec<AcceptedContext>,
     peer_max: u32,
     reassembler: Reassembler,
@@ -955,7 +945,7 @@ struct Session<'a> {
     pool: Option<Pool>,
 }
 
-impl Session<'_> {
+impl Session {
     fn run(&mut self) {
         let timeouts = self.origin.inner.config.timeouts;
         let mut last_rx = Instant::now();
