@@ -169,8 +169,15 @@ pub fn file_name_for(sop_instance_uid: &str) -> Result<String, InvalidUid> {
     Ok(format!("{sop_instance_uid}.dcm"))
 }
 
-/// Write buffer of a partial object: large writes to the file, few syscalls.
-const WRITE_BUFFER: usize = 1 << 20;
+/// Write buffer of a partial object: gathers small PDVs (16 KiB from many
+/// peers) into fewer writes; fragments at least this large bypass it, so the
+/// usual 256 KiB ones go from the receive buffer to the file without a copy.
+const WRITE_BUFFER: usize = 64 << 10;
+
+/// Past this many bytes written since the last time, the kernel is asked to
+/// start writing them to disk (Linux): a large object's final fsync then finds
+/// little left to do, instead of writing the whole object while the peer waits.
+const WRITEBACK_EVERY: u64 = 8 << 20;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -182,6 +189,8 @@ pub struct PartialObject {
     final_name: String,
     file: Option<BufWriter<File>>,
     written: u64,
+    /// Bytes up to which writeback was started.
+    written_back: u64,
     /// The file's SHA-256 when computed here; `None` when the caller hashes the
     /// bytes elsewhere ([`PartialObject::create_unhashed`]).
     sha256: Option<digest::Context>,
@@ -246,6 +255,7 @@ impl PartialObject {
             final_name,
             file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
             written: 0,
+            written_back: 0,
             sha256: None,
         };
         Ok((obj, meta.encode()))
@@ -260,7 +270,33 @@ impl PartialObject {
             sha256.update(data);
         }
         self.written = self.written.saturating_add(data.len() as u64);
+        #[cfg(target_os = "linux")]
+        if self.written.saturating_sub(self.written_back) >= WRITEBACK_EVERY {
+            self.start_writeback();
+        }
         Ok(())
+    }
+
+    /// Starts writeback of what the file holds so far. POSIX_FADV_DONTNEED
+    /// makes Linux start writing the range without waiting for it (and drop the
+    /// pages once clean: nobody reads them back soon). Only a hint: durability
+    /// still comes from the fsync in [`Self::finish`].
+    #[cfg(target_os = "linux")]
+    fn start_writeback(&mut self) {
+        let Some(file) = &self.file else {
+            return;
+        };
+        let in_file = self.written.saturating_sub(file.buffer().len() as u64);
+        let len = in_file.saturating_sub(self.written_back);
+        if let Some(len) = std::num::NonZeroU64::new(len) {
+            let _ = rustix::fs::fadvise(
+                file.get_ref(),
+                self.written_back,
+                Some(len),
+                rustix::fs::Advice::DontNeed,
+            );
+            self.written_back = in_file;
+        }
     }
 
     /// Bytes written so far, header included.
