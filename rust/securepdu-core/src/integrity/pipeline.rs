@@ -108,6 +108,8 @@ pub enum PendingDigests {
     Ready(Digests),
     /// Computed by the worker; [`PendingDigests::wait`] blocks until they are.
     Later(Receiver<Digests>),
+    /// The file SHA-256 and the tag computed by two workers.
+    Split(Receiver<Digests>, Receiver<Digests>),
     /// The worker stopped before computing them.
     Gone,
 }
@@ -118,6 +120,14 @@ impl PendingDigests {
         match self {
             Self::Ready(d) => Ok(d),
             Self::Later(rx) => rx.recv().map_err(|_| HasherGone),
+            Self::Split(file, tag) => {
+                let file = file.recv().map_err(|_| HasherGone)?;
+                let tag = tag.recv().map_err(|_| HasherGone)?;
+                Ok(Digests {
+                    sha256: file.sha256,
+                    tag: tag.tag,
+                })
+            }
             Self::Gone => Err(HasherGone),
         }
     }
@@ -146,8 +156,8 @@ impl Worker {
 enum Mode {
     /// Hashed on the caller's thread (small objects so far, or no worker).
     Inline(Box<State>),
-    /// Handed to the worker.
-    Offloaded,
+    /// Handed to the worker; when `split`, the tag to the tag worker.
+    Offloaded { split: bool },
     /// The worker stopped during the current object.
     Broken,
 }
@@ -167,6 +177,12 @@ pub struct Hasher {
     seen: u64,
     /// `Some` once started; never restarted after it stopped or failed to start.
     worker: Option<Worker>,
+    /// Computes the tag of objects that need a file SHA-256 too, so the two
+    /// digests take two cores instead of one after the other (the receiver
+    /// of an integrity-protected object needs both).
+    tag_worker: Option<Worker>,
+    /// Whether the tag worker may still be started.
+    may_spawn_tag: bool,
     /// Whether a worker may still be started.
     may_spawn: bool,
     /// Bytes of one object hashed inline before the rest goes to the worker.
@@ -180,7 +196,8 @@ impl std::fmt::Debug for Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mode = match self.mode {
             Mode::Inline(_) => "inline",
-            Mode::Offloaded => "offloaded",
+            Mode::Offloaded { split: false } => "offloaded",
+            Mode::Offloaded { split: true } => "offloaded to two workers",
             Mode::Broken => "broken",
         };
         f.debug_struct("Hasher")
@@ -200,6 +217,8 @@ impl Hasher {
             seen: 0,
             worker: None,
             may_spawn: true,
+            tag_worker: None,
+            may_spawn_tag: true,
             offload_after: OFFLOAD_AFTER,
         }
     }
@@ -218,13 +237,14 @@ impl Hasher {
     pub fn inline() -> Self {
         Self {
             may_spawn: false,
+            may_spawn_tag: false,
             ..Self::new("")
         }
     }
 
     /// Whether the current object is being hashed on the worker thread.
     pub fn is_offloaded(&self) -> bool {
-        matches!(self.mode, Mode::Offloaded)
+        matches!(self.mode, Mode::Offloaded { .. })
     }
 
     /// Starts an object: a file SHA-256 when `file`, a tag when `tagger` is given.
@@ -258,10 +278,13 @@ impl Hasher {
                 }
                 Ok(())
             }
-            Mode::Offloaded => match &self.worker {
-                Some(w) if data => send(w, Job::Data(chunk)),
-                Some(w) => send(w, Job::File(chunk)),
-                None => Err(HasherGone),
+            Mode::Offloaded { split } => match (&self.worker, &self.tag_worker) {
+                (Some(w), Some(t)) if data && *split => {
+                    send(w, Job::Data(chunk.clone())).and_then(|()| send(t, Job::Data(chunk)))
+                }
+                (Some(w), _) if data => send(w, Job::Data(chunk)),
+                (Some(w), _) => send(w, Job::File(chunk)),
+                (None, _) => Err(HasherGone),
             },
             Mode::Broken => Err(HasherGone),
         };
@@ -269,7 +292,8 @@ impl Hasher {
     }
 
     /// Moves the current object's hash state to the worker (starting it if
-    /// needed); stays inline if there is no worker.
+    /// needed), its tag to the tag worker when it needs both digests; stays
+    /// inline if there is no worker.
     fn offload(&mut self, chunk_len: usize) -> Result<(), HasherGone> {
         if !matches!(self.mode, Mode::Inline(_)) {
             return Ok(());
@@ -278,11 +302,31 @@ impl Hasher {
             self.may_spawn = false;
             self.worker = Worker::spawn(&self.name, chunk_len);
         }
-        let Some(w) = &self.worker else {
+        if self.worker.is_none() {
+            return Ok(());
+        }
+        let Mode::Inline(mut state) =
+            std::mem::replace(&mut self.mode, Mode::Offloaded { split: false })
+        else {
             return Ok(());
         };
-        let Mode::Inline(state) = std::mem::replace(&mut self.mode, Mode::Offloaded) else {
-            return Ok(());
+        if state.sha256.is_some() && state.tagger.is_some() {
+            if self.tag_worker.is_none() && self.may_spawn_tag {
+                self.may_spawn_tag = false;
+                self.tag_worker = Worker::spawn(&format!("{}-tag", self.name), chunk_len);
+            }
+            if let Some(t) = &self.tag_worker {
+                let tag_state = Box::new(State {
+                    sha256: None,
+                    tagger: state.tagger.take(),
+                });
+                let result = send(t, Job::Begin(tag_state));
+                self.check(result)?;
+                self.mode = Mode::Offloaded { split: true };
+            }
+        }
+        let Some(w) = &self.worker else {
+            return Err(HasherGone);
         };
         let result = send(w, Job::Begin(state));
         self.check(result)
@@ -299,12 +343,19 @@ impl Hasher {
     pub fn finish_later(&mut self) -> PendingDigests {
         let result = match &mut self.mode {
             Mode::Inline(s) => Ok(PendingDigests::Ready(s.finish())),
-            Mode::Offloaded => match &self.worker {
-                Some(w) => {
+            Mode::Offloaded { split } => match (&self.worker, &self.tag_worker) {
+                (Some(w), Some(t)) if *split => {
+                    let (file_tx, file_rx) = channel();
+                    let (tag_tx, tag_rx) = channel();
+                    send(w, Job::End(file_tx))
+                        .and_then(|()| send(t, Job::End(tag_tx)))
+                        .map(|()| PendingDigests::Split(file_rx, tag_rx))
+                }
+                (Some(w), _) => {
                     let (tx, rx) = channel();
                     send(w, Job::End(tx)).map(|()| PendingDigests::Later(rx))
                 }
-                None => Err(HasherGone),
+                (None, _) => Err(HasherGone),
             },
             Mode::Broken => Err(HasherGone),
         };
@@ -317,6 +368,7 @@ impl Hasher {
         if result.is_err() {
             self.mode = Mode::Broken;
             self.worker = None;
+            self.tag_worker = None;
         }
         result
     }
@@ -397,7 +449,7 @@ mod tests {
             assert_eq!(run(&mut h, b"HEADER", &small_chunks, true), want_small);
             assert!(!h.is_offloaded(), "small objects stay inline");
             assert_eq!(run(&mut h, b"HEADER", &big_chunks, true), want_big);
-            assert!(h.is_offloaded());
+            assert!(matches!(h.mode, Mode::Offloaded { split: true }));
             assert_eq!(
                 run(&mut Hasher::inline(), b"HEADER", &big_chunks, true),
                 want_big
@@ -423,6 +475,41 @@ mod tests {
             tag: expected(b"", &big).tag,
         };
         assert_eq!(h.finish().unwrap(), want_tag);
+    }
+
+    #[test]
+    fn eager_hasher_finishes_later_in_order() {
+        // Objects follow each other without waiting for their digests, as the
+        // SCP does with an asynchronous operations window.
+        let objects: Vec<Vec<u8>> = (0..6u8)
+            .map(|n| {
+                (0..(20_000 + usize::from(n) * 70_001))
+                    .map(|i| (i as u8) ^ n)
+                    .collect()
+            })
+            .collect();
+        let mut h = Hasher::eager("test-eager");
+        let pending: Vec<(PendingDigests, Digests)> = objects
+            .iter()
+            .enumerate()
+            .map(|(n, data)| {
+                let tag = n % 2 == 0;
+                h.begin(true, tag.then(tagger));
+                h.file(Bytes::from_static(b"HDR")).unwrap();
+                for c in data.chunks(16_384) {
+                    h.data(Bytes::copy_from_slice(c)).unwrap();
+                }
+                assert!(h.is_offloaded(), "eager offloads from the first byte");
+                let mut want = expected(b"HDR", data);
+                if !tag {
+                    want.tag = None;
+                }
+                (h.finish_later(), want)
+            })
+            .collect();
+        for (p, want) in pending {
+            assert_eq!(p.wait().unwrap(), want);
+        }
     }
 
     #[test]
