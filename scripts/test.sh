@@ -40,5 +40,10 @@ step "Python: stubs match the compiled module; the package type-checks"
 .venv/bin/python -m mypy.stubtest securepdu._core
 .venv/bin/python -m mypy --strict python/securepdu
 
+step "Benchmarks: the quick mode runs every stack and security mode once (it checks that every object arrives, nothing about time)"
+bench_results=$(mktemp -d)
+.venv/bin/python benches/run.py --quick --results "$bench_results"
+rm -rf "$bench_results"
+
 echo
 echo "All tests passed."

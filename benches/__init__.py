@@ -1,0 +1,1 @@
+"""securepdu's benchmark suite (see benches/README.md): ``python -m benches --quick``."""
