@@ -26,6 +26,9 @@ if [ "$passed" -eq 0 ]; then
 fi
 echo "Rust tests passed: $passed"
 
+step "Rust: coverage-guided fuzzing of the PDU, state machine, DIMSE and Part 10 decoders (60 s each; fails on any crash, panic, hang or oversized allocation)"
+bash scripts/fuzz.sh 60
+
 step "Python: build and install securepdu with its test dependencies into .venv"
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
