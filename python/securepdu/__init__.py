@@ -19,6 +19,7 @@ from securepdu.association import (
     DEFAULT_MAX_PDU,
     AcceptedContext,
     Association,
+    Identity,
     StoreResult,
     associate,
     contexts_for,
@@ -40,7 +41,7 @@ from securepdu.errors import (
     TLSError,
 )
 from securepdu.integrity import IntegrityKey, VerifyReport, verify
-from securepdu.scp import StorageSCP, StoreEvent
+from securepdu.scp import StorageSCP, StoreEvent, UserIdentity
 from securepdu.tls import TLSConfig
 
 __all__ = [
@@ -61,7 +62,9 @@ __all__ = [
     "PDUError",
     "ProtocolError",
     "SecurePDUError",
+    "Identity",
     "StorageSCP",
+    "UserIdentity",
     "StoreEvent",
     "StoreResult",
     "TLSConfig",

@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_MAX_PDU",
     "AcceptedContext",
     "Association",
+    "Identity",
     "StoreResult",
     "associate",
     "contexts_for",
@@ -210,6 +211,12 @@ class Association:
     def cipher_suite(self) -> str | None:
         """The TLS cipher suite in use (IANA name), or None on plain TCP."""
         return self._inner.cipher_suite
+
+    @property
+    def user_identity_response(self) -> bytes | None:
+        """The peer's answer to our user identity (a server ticket, SAML response
+        or token; empty bytes for a username), or None if it gave none."""
+        return self._inner.user_identity_response
 
     @property
     def async_window(self) -> int:
@@ -391,6 +398,7 @@ def associate(
     integrity: str | None = None,
     integrity_key: KeySource = None,
     max_ops: int = DEFAULT_MAX_OPS,
+    user_identity: Identity | None = None,
 ) -> Association:
     """Opens an association with the peer at ``host`` (IPv4, IPv6 literal with or
     without brackets, ``fe80::1%eth0``, or a host name) and ``port``.
@@ -410,7 +418,8 @@ def associate(
     proposes an asynchronous operations window (PS3.7 D.3.3.3): :func:`send`
     keeps up to that many C-STOREs outstanding when the peer agrees, so it
     need not wait for each object to reach the peer's disk; 1 proposes none.
-    Peers that do not negotiate one are served one C-STORE at a time. Raises
+    Peers that do not negotiate one are served one C-STORE at a time.
+    ``user_identity`` (an :class:`Identity`) is sent for the peer to check. Raises
     :class:`~securepdu.errors.AssociationRejected` with the peer's reason when it
     refuses.
     """
@@ -441,6 +450,11 @@ def associate(
         integrity_setting,
         _pdu_trace(),
         max(1, int(max_ops)),
+        (
+            (user_identity.kind, user_identity.primary, user_identity.secondary, user_identity.response_requested)
+            if user_identity is not None
+            else None
+        ),
     )
     assoc = Association(inner, calling_ae, called_ae)
     log.info(
@@ -458,6 +472,41 @@ def associate(
 
 
 ProgressCallback = Callable[[int, int, StoreResult], Any]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A user identity to assert when associating (PS3.7 D.3.3.7): build one with
+    :meth:`username`, :meth:`kerberos`, :meth:`saml` or :meth:`jwt`. With
+    ``response_requested`` the peer is asked to confirm it; its answer is
+    :attr:`Association.user_identity_response`."""
+
+    kind: int
+    primary: bytes
+    secondary: bytes = b""
+    response_requested: bool = False
+
+    @classmethod
+    def username(cls, name: str, passcode: str | None = None, *, response_requested: bool = False) -> Identity:
+        """A username (kind 1), or a username and passcode (kind 2)."""
+        if passcode is None:
+            return cls(1, name.encode(), b"", response_requested)
+        return cls(2, name.encode(), passcode.encode(), response_requested)
+
+    @classmethod
+    def kerberos(cls, ticket: bytes, *, response_requested: bool = True) -> Identity:
+        """A Kerberos service ticket (kind 3)."""
+        return cls(3, bytes(ticket), b"", response_requested)
+
+    @classmethod
+    def saml(cls, assertion: str | bytes, *, response_requested: bool = True) -> Identity:
+        """A SAML assertion (kind 4)."""
+        return cls(4, assertion.encode() if isinstance(assertion, str) else bytes(assertion), b"", response_requested)
+
+    @classmethod
+    def jwt(cls, token: str | bytes, *, response_requested: bool = True) -> Identity:
+        """A JSON Web Token (kind 5)."""
+        return cls(5, token.encode() if isinstance(token, str) else bytes(token), b"", response_requested)
 
 
 def _collect(entry: tuple[int, Callable[[], StoreResult]]) -> tuple[int, StoreResult]:

@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import enum
 import logging
+import ipaddress
 import os
 import signal
 import sys
@@ -610,6 +611,11 @@ def _cmd_listen(args: argparse.Namespace, stdout: TextIO) -> int:
     options: dict[str, Any] = {
         "require_called_ae": args.require_called_aet,
         "max_associations": args.max_associations,
+        "calling_aes": args.allow_aet,
+        "networks": args.allow_net,
+        "max_associations_per_peer": args.max_per_peer,
+        "max_object_size": args.max_object_size,
+        "min_free_space": args.min_free,
     }
     if args.max_pdu is not None:
         options["max_pdu"] = args.max_pdu
@@ -634,7 +640,8 @@ def _cmd_listen(args: argparse.Namespace, stdout: TextIO) -> int:
         return 1
 
     # serve() runs in the SCP's own thread; the main thread only waits for Ctrl-C or
-    # SIGTERM, so both stop the server the same clean way (in-flight associations finish).
+    # SIGTERM, so both stop the server the same clean way: no new associations,
+    # objects in transfer get --shutdown-grace seconds, then the rest is aborted.
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:
@@ -666,7 +673,7 @@ def _cmd_listen(args: argparse.Namespace, stdout: TextIO) -> int:
             print("shutting down", file=stdout, flush=True)
         except OSError:  # stdout may be a closed pipe by now; stopping matters more
             pass
-        scp.shutdown()
+        scp.shutdown(grace=args.shutdown_grace)
     return 0
 
 
@@ -748,6 +755,31 @@ _EPILOG = """examples:
 IPv6 works everywhere: `securepdu echo ::1 11112`, `securepdu listen 11112 --bind ::1`.
 Sizes and rates are in MB (10^6 bytes). Exit status: 0 on success, 1 when anything failed.
 """
+
+
+def _network(text: str) -> str:
+    """A network in CIDR notation (IPv4 or IPv6; a bare address is one host)."""
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a network in CIDR notation: {exc}") from None
+    return text
+
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _byte_size(text: str) -> int:
+    """A size in bytes, with an optional K, M, G or T suffix (powers of 1024)."""
+    t = text.strip().upper().removesuffix("B")
+    unit = t[-1:] if t[-1:] in _SIZE_UNITS and not t[-1:].isdigit() else ""
+    try:
+        value = int(float(t[: len(t) - len(unit)]) * _SIZE_UNITS[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500M, 2G)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -890,6 +922,13 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--max-associations", type=_positive_int, default=32, metavar="N", help="concurrent associations; one more is rejected (default: %(default)s)")
     listen.add_argument("--require-called-aet", action="store_true", help="reject associations not addressed to our AE title")
     listen.add_argument("-pdu", "--max-pdu", type=_max_pdu, default=None, metavar="N", help="largest PDU we accept, in bytes (default: 262144)")
+    limits = listen.add_argument_group("access and limits")
+    limits.add_argument("--allow-aet", action="append", type=_ae_title, metavar="AET", help="accept only this calling AE title (repeatable; default: any)")
+    limits.add_argument("--allow-net", action="append", type=_network, metavar="CIDR", help="accept only peers in this network, e.g. 10.0.0.0/8 or 2001:db8::/32 (repeatable; default: any)")
+    limits.add_argument("--max-per-peer", type=_positive_int, default=None, metavar="N", help="concurrent associations from one address (default: no limit but --max-associations)")
+    limits.add_argument("--max-object-size", type=_byte_size, default=None, metavar="SIZE", help="refuse larger objects (0xA700), e.g. 2G (default: no limit)")
+    limits.add_argument("--min-free", type=_byte_size, default=64 << 20, metavar="SIZE", help="free space kept on the storage volume; objects that would use it are refused (0xA701) (default: 64M)")
+    limits.add_argument("--shutdown-grace", type=float, default=30.0, metavar="SECONDS", help="on Ctrl-C or SIGTERM, time given to objects in transfer before their associations are aborted (default: %(default)s)")
     tls_args(listen, server=True)
     integrity_args(listen)
     listen.set_defaults(func=_cmd_listen)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -22,13 +22,58 @@ from securepdu.association import DEFAULT_MAX_OPS, DEFAULT_MAX_PDU, _fmt_addr, _
 from securepdu.integrity import KeySource, resolve_integrity
 from securepdu.tls import TLSConfig
 
-__all__ = ["StorageSCP", "StoreEvent", "STATUS_HANDLER_FAILED"]
+__all__ = [
+    "DEFAULT_MIN_FREE_SPACE",
+    "STATUS_HANDLER_FAILED",
+    "STATUS_OUT_OF_SPACE",
+    "StorageSCP",
+    "StoreEvent",
+    "UserIdentity",
+]
 
 log = logging.getLogger("securepdu")
 
 #: Status answered when ``on_store`` raises: a failure in the 0xC000 "cannot
 #: understand" range, with the exception text as the error comment.
 STATUS_HANDLER_FAILED = 0xC001
+
+#: Status answered when storing an object would leave less than
+#: ``min_free_space`` on the storage volume ("Refused: Out of Resources", A7xx).
+STATUS_OUT_OF_SPACE = 0xA701
+
+#: Free space a StorageSCP keeps on its storage volume unless told otherwise.
+DEFAULT_MIN_FREE_SPACE = 64 << 20
+
+#: Kinds of user identity (PS3.7 D.3.3.7.1).
+USER_IDENTITY_KINDS = {1: "username", 2: "username and passcode", 3: "Kerberos", 4: "SAML", 5: "JWT"}
+
+
+@dataclass(frozen=True)
+class UserIdentity:
+    """The identity a peer asserted in its A-ASSOCIATE-RQ (PS3.7 D.3.3.7), as
+    given to ``on_user_identity``."""
+
+    peer_address: tuple[str, int]
+    #: 1 username, 2 username and passcode, 3 Kerberos service ticket, 4 SAML
+    #: assertion, 5 JSON Web Token.
+    kind: int
+    #: The username, ticket, assertion or token.
+    primary: bytes
+    #: The passcode (kind 2); empty otherwise.
+    secondary: bytes
+    #: Whether the peer asked for a positive response.
+    response_requested: bool
+
+    @property
+    def kind_name(self) -> str:
+        """The kind in words ("username and passcode", "JWT", ...)."""
+        return USER_IDENTITY_KINDS.get(self.kind, f"type {self.kind}")
+
+
+#: ``on_user_identity(identity)`` returns True to accept, bytes to accept with that
+#: server response (a Kerberos server ticket, SAML response or JWT), or False/None
+#: to refuse; raising refuses too.
+OnUserIdentity = Callable[[UserIdentity], "bool | bytes | None"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +144,24 @@ class StorageSCP:
     setting, each stored object gets a line in ``securepdu-manifest.jsonl`` in
     the storage folder (its SHA-256, the tag and the sender); see
     :func:`securepdu.verify`.
+
+    Who may associate: ``calling_aes`` (allowed calling AE titles),
+    ``networks`` (allowed peer networks in CIDR notation, IPv4 and IPv6, e.g.
+    ``["10.0.0.0/8", "2001:db8::/32"]``), ``require_called_ae`` and, with TLS,
+    the certificate binding of :class:`~securepdu.TLSConfig`. A peer's user
+    identity (username, username and passcode, Kerberos, SAML or JWT; PS3.7
+    D.3.3.7) goes to ``on_user_identity``, whose answer is returned to the peer
+    when it asks for one; ``require_user_identity`` refuses peers without one.
+    Each refusal is an A-ASSOCIATE-RJ with the result, source and reason that
+    fit, logged with the peer's address.
+
+    Limits: ``max_associations`` in all and ``max_associations_per_peer`` from
+    one address (one more is rejected as transient, local limit exceeded),
+    ``max_pdu``, ``max_object_size`` (bytes; a larger object is refused with
+    0xA700) and ``min_free_space`` (bytes kept free on the storage volume; an
+    object that would eat into them is refused with 0xA701). A refused object
+    leaves no file behind. Temporary files left by a server that died are
+    removed when the next one starts on the same folder.
     """
 
     def __init__(
@@ -117,6 +180,13 @@ class StorageSCP:
         integrity: str | None = None,
         integrity_key: KeySource = None,
         max_ops: int = DEFAULT_MAX_OPS,
+        calling_aes: Iterable[str] | None = None,
+        networks: Iterable[str] | None = None,
+        on_user_identity: OnUserIdentity | None = None,
+        require_user_identity: bool = False,
+        max_associations_per_peer: int | None = None,
+        max_object_size: int | None = None,
+        min_free_space: int = DEFAULT_MIN_FREE_SPACE,
     ) -> None:
         self.ae_title = ae_title
         self.storage_dir = Path(storage_dir)
@@ -129,6 +199,13 @@ class StorageSCP:
         self.idle_timeout = idle_timeout
         self.tls = tls
         self.max_ops = max_ops
+        self.calling_aes = list(calling_aes) if calling_aes is not None else None
+        self.networks = list(networks) if networks is not None else None
+        self.on_user_identity = on_user_identity
+        self.require_user_identity = require_user_identity
+        self.max_associations_per_peer = max_associations_per_peer
+        self.max_object_size = max_object_size
+        self.min_free_space = min_free_space
         # Checked now, so a bad key or policy fails here rather than at serve().
         self._integrity = resolve_integrity(integrity, integrity_key)
         self._server: _core.StorageServer | None = None
@@ -158,6 +235,13 @@ class StorageSCP:
             self._integrity,
             _pdu_trace(),
             max(1, min(int(self.max_ops), DEFAULT_MAX_OPS)),
+            self.calling_aes,
+            self.networks,
+            self.require_user_identity,
+            self._verify_user if self.on_user_identity is not None else None,
+            int(self.max_associations_per_peer or 0),
+            int(self.max_object_size or 0),
+            int(self.min_free_space),
         )
         self._server = server
         log.info("listening on %s as %s, storing into %s", _fmt_addr(server.address), self.ae_title, self.storage_dir)
@@ -180,11 +264,17 @@ class StorageSCP:
         self._bind(host, port).start()
         return self
 
-    def shutdown(self) -> None:
-        """Stops accepting, lets associations in progress finish, and returns."""
+    def shutdown(self, grace: float | None = None) -> None:
+        """Stops accepting and returns once every association has ended.
+
+        Associations between messages are aborted at once; one in the middle of
+        an object may finish it within ``grace`` seconds (default: the ACSE
+        timeout) and is aborted after that, so its peer gets no Success for an
+        object that was not stored.
+        """
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
+            server.shutdown(grace)
             log.info("stopped listening on %s", _fmt_addr(server.address))
 
     @property
@@ -235,10 +325,23 @@ class StorageSCP:
             return None
         return (int(status), None)
 
+    def _verify_user(self, info: tuple[Any, ...]) -> bool | bytes | None:
+        peer, kind, primary, secondary, requested = info
+        identity = UserIdentity(tuple(peer), kind, primary, secondary, requested)
+        assert self.on_user_identity is not None  # only handed to the core when set
+        try:
+            return self.on_user_identity(identity)
+        except Exception:
+            log.exception("on_user_identity failed for %s from %s", identity.kind_name, _fmt_addr(identity.peer_address))
+            raise
+
     def _on_event(self, info: tuple[Any, ...]) -> None:
         kind, peer, first, second, detail = info
         if kind == "refused":
             log.warning("association from %s at %s to %s refused: %s", first, _fmt_addr(tuple(peer)), second, detail)
+        elif kind == "error":
+            where = f" ({_fmt_addr(tuple(peer))})" if peer[0] else ""
+            log.error("storage SCP%s: %s", where, detail)
         else:
             log.warning("integrity check failed for %s from %s: %s", first, _fmt_addr(tuple(peer)), detail)
 

@@ -6,187 +6,25 @@
     clippy::panic
 )]
 
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::net::{IpAddr, TcpListener};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use securepdu_core::association::{Association, Config, Indication, Role};
 use securepdu_core::conn::Connection;
-use securepdu_core::dimse::{CStoreRq, Message, Priority, VERIFICATION_SOP_CLASS};
+use securepdu_core::dimse::{CStoreRq, Message, Priority};
 use securepdu_core::part10::{read_file_meta, FileMeta};
-use securepdu_core::pdu::{
-    AssociateRq, PresentationContextRq, UserInformation, APPLICATION_CONTEXT_NAME,
-};
 use securepdu_core::scp::{
-    negotiate, HandlerStatus, ScpConfig, Server, ShutdownHandle, StoreHandler, StoredObject,
-    INVALID_SOP_INSTANCE_UID,
+    negotiate, HandlerStatus, ScpConfig, Server, ShutdownHandle, INVALID_SOP_INSTANCE_UID,
 };
-use securepdu_core::scu::{NetError, ScuAssociation, ScuConfig, Timeouts};
+use securepdu_core::scu::{NetError, ScuAssociation};
 use securepdu_core::store::{EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 
-const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
-const MR: &str = "1.2.840.10008.5.1.4.1.1.4";
-
-fn quick_timeouts() -> Timeouts {
-    Timeouts {
-        connect: Duration::from_secs(5),
-        acse: Duration::from_secs(5),
-        dimse: Duration::from_secs(20),
-        idle: Duration::from_secs(20),
-    }
-}
-
-#[derive(Default)]
-struct Recorder {
-    stored: Mutex<Vec<StoredObject>>,
-    associations: Mutex<Vec<(SocketAddr, String, String, bool)>>,
-    answer: Mutex<Option<Result<Option<HandlerStatus>, String>>>,
-    /// Holds up the handler for this SOP Instance UID, so its answer comes late.
-    delay: Mutex<Option<(String, Duration)>>,
-}
-
-impl StoreHandler for Recorder {
-    fn on_stored(&self, obj: &StoredObject) -> Result<Option<HandlerStatus>, String> {
-        let delay = self.delay.lock().unwrap().clone();
-        if let Some((uid, pause)) = delay {
-            if uid == obj.sop_instance_uid {
-                std::thread::sleep(pause);
-            }
-        }
-        self.stored.lock().unwrap().push(obj.clone());
-        self.answer.lock().unwrap().clone().unwrap_or(Ok(None))
-    }
-
-    fn on_association(&self, peer: SocketAddr, calling: &str, called: &str, accepted: bool) {
-        self.associations.lock().unwrap().push((
-            peer,
-            calling.to_owned(),
-            called.to_owned(),
-            accepted,
-        ));
-    }
-}
-
-struct TestServer {
-    server: Arc<Server>,
-    handle: ShutdownHandle,
-    thread: Option<JoinHandle<()>>,
-    rec: Arc<Recorder>,
-    dir: tempfile::TempDir,
-}
-
-impl TestServer {
-    fn start(host: &str, tweak: impl FnOnce(&mut ScpConfig)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = ScpConfig {
-            ae_title: "STORE".into(),
-            storage_dir: dir.path().to_owned(),
-            timeouts: quick_timeouts(),
-            ..ScpConfig::default()
-        };
-        tweak(&mut config);
-        let rec = Arc::new(Recorder::default());
-        let server = Arc::new(Server::bind(host, 0, config, rec.clone()).unwrap());
-        let handle = server.shutdown_handle();
-        let s = server.clone();
-        let thread = std::thread::spawn(move || s.serve().unwrap());
-        Self {
-            server,
-            handle,
-            thread: Some(thread),
-            rec,
-            dir,
-        }
-    }
-
-    fn port(&self) -> u16 {
-        self.server.local_addr().port()
-    }
-
-    fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn wait_idle(&self) {
-        wait_until(|| self.server.active_associations() == 0);
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.handle.shutdown();
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-    }
-}
-
-/// Polls `cond` for up to 5 s.
-fn wait_until(mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !cond() {
-        assert!(Instant::now() < deadline, "condition not reached in 5 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn scu_config(contexts: &[&str]) -> ScuConfig {
-    let mut c: Vec<(String, Vec<String>)> = vec![(
-        VERIFICATION_SOP_CLASS.into(),
-        vec![IMPLICIT_VR_LITTLE_ENDIAN.into()],
-    )];
-    for a in contexts {
-        c.push((
-            (*a).into(),
-            vec![
-                EXPLICIT_VR_LITTLE_ENDIAN.into(),
-                IMPLICIT_VR_LITTLE_ENDIAN.into(),
-            ],
-        ));
-    }
-    ScuConfig {
-        calling_ae: "TESTSCU".into(),
-        called_ae: "STORE".into(),
-        contexts: c,
-        timeouts: quick_timeouts(),
-        ..ScuConfig::default()
-    }
-}
-
-fn pattern(len: usize, seed: u32) -> Bytes {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect::<Vec<u8>>()
-        .into()
-}
-
-/// The received file's header and data set.
-fn read_stored(path: &Path) -> (FileMeta, Vec<u8>) {
-    let bytes = std::fs::read(path).unwrap();
-    let meta = read_file_meta(&bytes).unwrap();
-    let data = bytes[meta.dataset_offset as usize..].to_vec();
-    (meta, data)
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name != securepdu_core::integrity::MANIFEST_FILE)
-        .collect();
-    v.sort();
-    v
-}
+use common::*;
 
 fn echo_and_store(host: &str, server: &TestServer) -> ScuAssociation {
     let mut scu = ScuAssociation::connect(host, server.port(), scu_config(&[CT])).unwrap();
@@ -304,28 +142,6 @@ fn store_file_streams_from_disk() {
     ));
     assert_eq!(scu.echo().unwrap(), 0);
     scu.release().unwrap();
-}
-
-/// A Part 10 file of `data` under `dir`, and its header.
-fn write_part10(dir: &Path, uid: &str, data: &[u8]) -> (PathBuf, FileMeta) {
-    let mut bytes = FileMeta::new(MR, uid, IMPLICIT_VR_LITTLE_ENDIAN).encode();
-    bytes.extend_from_slice(data);
-    let path = dir.join(format!("{uid}.in"));
-    std::fs::write(&path, &bytes).unwrap();
-    (path, read_file_meta(&bytes).unwrap())
-}
-
-fn mr_scu(server: &TestServer) -> (ScuAssociation, u8) {
-    let mut config = scu_config(&[]);
-    config
-        .contexts
-        .push((MR.into(), vec![IMPLICIT_VR_LITTLE_ENDIAN.into()]));
-    let scu = ScuAssociation::connect("127.0.0.1", server.port(), config).unwrap();
-    let ctx = scu
-        .find_context(MR, Some(IMPLICIT_VR_LITTLE_ENDIAN))
-        .unwrap()
-        .id;
-    (scu, ctx)
 }
 
 #[test]
@@ -605,41 +421,6 @@ fn handler_statuses() {
     let out = scu.store_bytes(ctx, CT, "1.2.2", pattern(10, 2)).unwrap();
     assert_eq!(out.status, 0xB000);
     scu.release().unwrap();
-}
-
-/// A requestor driven by hand, to stop in the middle of a message.
-fn raw_requestor(port: u16) -> (Connection<TcpStream>, u8) {
-    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut conn = Connection::new(stream, Association::new(Config::requestor()));
-    let rq = AssociateRq {
-        protocol_version: 1,
-        called_ae: "STORE".into(),
-        calling_ae: "RAW".into(),
-        application_context: APPLICATION_CONTEXT_NAME.into(),
-        presentation_contexts: vec![PresentationContextRq {
-            id: 1,
-            abstract_syntax: CT.into(),
-            transfer_syntaxes: vec![IMPLICIT_VR_LITTLE_ENDIAN.into()],
-        }],
-        user_info: UserInformation::default(),
-    };
-    let now = Instant::now();
-    conn.association_mut().request_association(rq, now).unwrap();
-    conn.flush(now).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    match conn.next_indication(deadline, "AC").unwrap() {
-        Indication::Accepted(_) => {}
-        other => panic!("{other:?}"),
-    }
-    (conn, 1)
-}
-
-fn partials(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".partial"))
-        .collect()
 }
 
 #[test]

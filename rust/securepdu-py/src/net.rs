@@ -11,12 +11,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 use securepdu_core::part10::{read_file_meta as parse_meta, FileMeta as CoreFileMeta};
+use securepdu_core::pdu::UserIdentityRq;
 use securepdu_core::scp::{
-    HandlerStatus, ScpConfig, Server, ShutdownHandle, StoreHandler, StoredObject, MAX_OPS_PERFORMED,
+    HandlerStatus, Network, ScpConfig, Server, ShutdownHandle, StoreHandler, StoredObject,
+    UserIdentity, UserVerdict, DEFAULT_MIN_FREE_SPACE, MAX_OPS_PERFORMED,
 };
 use securepdu_core::scu::{
     read_file_meta_at, PendingStore, ScuAssociation, ScuConfig, DEFAULT_MAX_OPS_INVOKED,
@@ -179,6 +182,7 @@ pub(crate) struct ScuAssociationPy {
     integrity_active: bool,
     peer: SocketAddr,
     peer_max: u32,
+    user_identity_response: Option<Vec<u8>>,
 }
 
 impl ScuAssociationPy {
@@ -194,7 +198,7 @@ impl ScuAssociationPy {
     /// Connects and negotiates; raises AssociationRejected, TimeoutError, NetworkError.
     #[staticmethod]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (host, port, calling_ae, called_ae, contexts, max_pdu, connect_timeout, acse_timeout, dimse_timeout, tls=None, integrity=None, trace=None, max_ops=DEFAULT_MAX_OPS_INVOKED))]
+    #[pyo3(signature = (host, port, calling_ae, called_ae, contexts, max_pdu, connect_timeout, acse_timeout, dimse_timeout, tls=None, integrity=None, trace=None, max_ops=DEFAULT_MAX_OPS_INVOKED, user_identity=None))]
     fn connect(
         py: Python<'_>,
         host: String,
@@ -210,8 +214,16 @@ impl ScuAssociationPy {
         integrity: Option<(String, String)>,
         trace: Option<Py<PyAny>>,
         max_ops: u16,
+        user_identity: Option<(u8, Vec<u8>, Vec<u8>, bool)>,
     ) -> PyResult<Self> {
         let tls = tls.map(|d| tls_client(py, &d)).transpose()?;
+        let user_identity =
+            user_identity.map(|(kind, primary, secondary, requested)| UserIdentityRq {
+                identity_type: kind,
+                positive_response_requested: requested,
+                primary_field: primary,
+                secondary_field: secondary,
+            });
         let integrity = crate::integrity::config(integrity)?;
         let timeouts = Timeouts {
             connect: duration(connect_timeout, "timeout")?,
@@ -228,6 +240,7 @@ impl ScuAssociationPy {
             integrity,
             trace: trace_hook(trace),
             max_ops_invoked: max_ops.max(1),
+            user_identity,
         };
         let assoc = py
             .detach(|| ScuAssociation::connect_tls(&host, port, config, tls.as_ref()))
@@ -237,8 +250,15 @@ impl ScuAssociationPy {
             .iter()
             .map(|c| (c.id, c.abstract_syntax.clone(), c.transfer_syntax.clone()))
             .collect();
+        let user_identity_response = assoc
+            .associate_ac()
+            .user_info
+            .user_identity_ac
+            .as_ref()
+            .map(|ac| ac.server_response.clone());
         Ok(Self {
             accepted,
+            user_identity_response,
             integrity_active: assoc.integrity_active(),
             tls_session: assoc.tls_session(),
             rejected: assoc.rejected_contexts(),
@@ -347,6 +367,15 @@ impl ScuAssociationPy {
         ))
     }
 
+    /// The peer's answer to our user identity (server response bytes, empty
+    /// for a username), or None when it gave none.
+    #[getter]
+    fn user_identity_response<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.user_identity_response
+            .as_ref()
+            .map(|r| PyBytes::new(py, r))
+    }
+
     /// How many C-STOREs may be outstanding (the asynchronous operations window
     /// both sides agreed to; 1 when the peer negotiated none).
     #[getter]
@@ -405,6 +434,8 @@ struct PyHandler {
     on_association: Py<PyAny>,
     on_tls_error: Py<PyAny>,
     on_event: Py<PyAny>,
+    /// Verifies user identities; `None`: they are not checked.
+    on_user_identity: Option<Py<PyAny>>,
 }
 
 impl PyHandler {
@@ -461,6 +492,44 @@ impl StoreHandler for PyHandler {
 
     fn on_integrity_failure(&self, peer: SocketAddr, sop_instance_uid: &str, detail: &str) {
         self.event(("integrity", addr_tuple(peer), sop_instance_uid, "", detail));
+    }
+
+    fn on_error(&self, peer: Option<SocketAddr>, message: &str) {
+        let peer = peer.map_or((String::new(), 0), addr_tuple);
+        self.event(("error", peer, "", "", message));
+    }
+
+    /// The Python callback gets (peer, kind, primary, secondary, response
+    /// requested) and answers True (accept), bytes (accept, with that server
+    /// response) or False/None (reject); raising rejects with the error.
+    fn verify_user(&self, peer: SocketAddr, identity: &UserIdentity) -> Option<UserVerdict> {
+        let callback = self.on_user_identity.as_ref()?;
+        Some(Python::attach(|py| {
+            let info = (
+                addr_tuple(peer),
+                identity.kind,
+                PyBytes::new(py, &identity.primary),
+                PyBytes::new(py, &identity.secondary),
+                identity.response_requested,
+            );
+            let answer = match callback.call1(py, (info,)) {
+                Ok(answer) => answer,
+                Err(e) => return UserVerdict::Reject(e.to_string()),
+            };
+            let answer = answer.bind(py);
+            if let Ok(bytes) = answer.cast::<PyBytes>() {
+                return UserVerdict::Accept {
+                    response: bytes.as_bytes().to_vec(),
+                };
+            }
+            match answer.is_truthy() {
+                Ok(true) => UserVerdict::Accept {
+                    response: Vec::new(),
+                },
+                Ok(false) => UserVerdict::Reject("not accepted by the verifier".into()),
+                Err(e) => UserVerdict::Reject(e.to_string()),
+            }
+        }))
     }
 
     fn on_tls_error(&self, peer: SocketAddr, error: &TlsError) {
@@ -530,7 +599,7 @@ impl StorageServer {
     /// Binds the listening socket; raises NetworkError if the address is taken.
     #[new]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (host, port, ae_title, storage_dir, require_called_ae, max_associations, max_pdu, acse_timeout, dimse_timeout, idle_timeout, on_store, on_association, on_tls_error, on_event, tls=None, allowed_calling_aes=None, integrity=None, trace=None, max_ops=MAX_OPS_PERFORMED))]
+    #[pyo3(signature = (host, port, ae_title, storage_dir, require_called_ae, max_associations, max_pdu, acse_timeout, dimse_timeout, idle_timeout, on_store, on_association, on_tls_error, on_event, tls=None, allowed_calling_aes=None, integrity=None, trace=None, max_ops=MAX_OPS_PERFORMED, calling_aes=None, networks=None, require_user_identity=false, on_user_identity=None, max_associations_per_peer=0, max_object_size=0, min_free_space=DEFAULT_MIN_FREE_SPACE))]
     fn new(
         py: Python<'_>,
         host: String,
@@ -552,9 +621,22 @@ impl StorageServer {
         integrity: Option<(String, String)>,
         trace: Option<Py<PyAny>>,
         max_ops: u16,
+        calling_aes: Option<Vec<String>>,
+        networks: Option<Vec<String>>,
+        require_user_identity: bool,
+        on_user_identity: Option<Py<PyAny>>,
+        max_associations_per_peer: usize,
+        max_object_size: u64,
+        min_free_space: u64,
     ) -> PyResult<Self> {
         let integrity = crate::integrity::config(integrity)?;
         let tls = tls.map(|d| tls_server(py, &d)).transpose()?;
+        let allowed_networks = networks
+            .unwrap_or_default()
+            .iter()
+            .map(|n| n.parse::<Network>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
         let config = ScpConfig {
             ae_title,
             require_called_ae,
@@ -574,12 +656,19 @@ impl StorageServer {
             integrity,
             trace: trace_hook(trace),
             max_ops_performed: max_ops.clamp(1, MAX_OPS_PERFORMED),
+            calling_ae_allow_list: calling_aes.unwrap_or_default(),
+            allowed_networks,
+            require_user_identity,
+            max_associations_per_peer,
+            max_object_size,
+            min_free_space,
         };
         let handler = Arc::new(PyHandler {
             on_store,
             on_association,
             on_tls_error,
             on_event,
+            on_user_identity,
         });
         let server = py
             .detach(|| Server::bind_tls(&host, port, config, handler, tls))
@@ -631,9 +720,15 @@ impl StorageServer {
         }
     }
 
-    /// Stops accepting, lets associations in progress finish, and waits for that.
-    fn shutdown(&self, py: Python<'_>) -> PyResult<()> {
-        self.handle.shutdown();
+    /// Stops accepting, lets associations in the middle of a message finish it
+    /// within `grace` seconds (default: the ACSE timeout), aborts them after
+    /// it, and waits for that.
+    #[pyo3(signature = (grace=None))]
+    fn shutdown(&self, py: Python<'_>, grace: Option<f64>) -> PyResult<()> {
+        match grace {
+            Some(g) => self.handle.shutdown_within(duration(g, "grace")?),
+            None => self.handle.shutdown(),
+        }
         self.join(py)
     }
 }

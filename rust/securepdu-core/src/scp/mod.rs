@@ -27,11 +27,12 @@
 //! data set is tagged as it is written and the response waits for the tag PDV
 //! (at most the DIMSE timeout), which is intercepted before DIMSE reassembly.
 
-use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -67,7 +68,10 @@ pub use crate::integrity::INTEGRITY_CHECK_FAILED;
 pub use crate::scu::AcceptedContext;
 pub use crate::transport::{NetError, Timeouts};
 
+mod access;
 mod durable;
+
+pub use access::{InvalidNetwork, Network, UserIdentity, UserVerdict};
 
 pub use durable::MAX_OPS_PERFORMED;
 use durable::{Done, Job, Origin, Pool};
@@ -79,8 +83,39 @@ pub const INVALID_SOP_INSTANCE_UID: u16 = 0xC210;
 /// C-STORE failure: the storage handler returned an error (Cxxx range).
 pub const HANDLER_FAILED: u16 = 0xC001;
 
+/// Free space an SCP keeps on its storage volume unless told otherwise.
+pub const DEFAULT_MIN_FREE_SPACE: u64 = 64 << 20;
+
 /// How often blocked threads look at the shutdown flag.
 const POLL: Duration = Duration::from_millis(250);
+
+/// Bytes of one object between two looks at the free space of the volume.
+const SPACE_CHECK_EVERY: u64 = 64 << 20;
+
+/// C-STORE failure: the storage volume is below its free-space reserve (in
+/// PS3.4's "Refused: Out of Resources" range, A7xx).
+pub const OUT_OF_SPACE: u16 = 0xA701;
+
+/// Whether the storage volume keeps [`ScpConfig::min_free_space`] with `more`
+/// bytes written; else the status and comment to refuse with. A volume whose
+/// free space cannot be read is not refused on that account (a failing write
+/// still is).
+fn space_left(config: &ScpConfig, more: u64) -> Result<(), (u16, String)> {
+    if config.min_free_space == 0 {
+        return Ok(());
+    }
+    match crate::store::free_space(&config.storage_dir) {
+        Ok(free) if free < config.min_free_space.saturating_add(more) => Err((
+            OUT_OF_SPACE,
+            format!(
+                "disk full: {} MB free, below the {} MB reserve",
+                free >> 20,
+                config.min_free_space >> 20
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
 
 /// How often the association's thread looks for answers from the durability
 /// workers while some are outstanding (the shortest socket read timeout).
@@ -116,6 +151,23 @@ pub struct ScpConfig {
     /// Called with a summary of every PDU sent and received on every
     /// association (`None`: no trace).
     pub trace: Option<TraceHook>,
+    /// Calling AE titles allowed to associate; empty: any.
+    pub calling_ae_allow_list: Vec<String>,
+    /// Networks peers may connect from; empty: any.
+    pub allowed_networks: Vec<Network>,
+    /// Refuse peers that send no user identity (PS3.7 D.3.3.7) or whose
+    /// identity [`StoreHandler::verify_user`] does not check.
+    pub require_user_identity: bool,
+    /// Most associations at once from one IP address (0: only
+    /// `max_associations` applies); one more is rejected as a local limit.
+    pub max_associations_per_peer: usize,
+    /// Largest object accepted, in bytes (0: no limit). A larger one is
+    /// refused with "out of resources" (0xA700) and nothing of it is kept.
+    pub max_object_size: u64,
+    /// Free space kept on the storage volume, in bytes: an object that would
+    /// leave less is refused with "out of resources" (0xA701) and nothing of it
+    /// is kept.
+    pub min_free_space: u64,
     /// Most C-STOREs a peer may have outstanding when it proposes an
     /// asynchronous operations window (PS3.7 D.3.3.3); 1 answers every peer
     /// synchronously. At most [`MAX_OPS_PERFORMED`].
@@ -134,6 +186,12 @@ impl Default for ScpConfig {
             allowed_calling_aes: BTreeMap::new(),
             integrity: None,
             trace: None,
+            calling_ae_allow_list: Vec::new(),
+            allowed_networks: Vec::new(),
+            require_user_identity: false,
+            max_associations_per_peer: 0,
+            max_object_size: 0,
+            min_free_space: DEFAULT_MIN_FREE_SPACE,
             max_ops_performed: MAX_OPS_PERFORMED,
         }
     }
@@ -227,6 +285,18 @@ pub trait StoreHandler: Send + Sync + 'static {
     /// object was not stored and the peer got [`INTEGRITY_CHECK_FAILED`].
     /// `detail` is "tag mismatch" or "tag missing".
     fn on_integrity_failure(&self, _peer: SocketAddr, _sop_instance_uid: &str, _detail: &str) {}
+
+    /// Verifies the user identity a peer sent (PS3.7 D.3.3.7). `None` (the
+    /// default): not checked, and the association goes on unless
+    /// [`ScpConfig::require_user_identity`].
+    fn verify_user(&self, _peer: SocketAddr, _identity: &UserIdentity) -> Option<UserVerdict> {
+        None
+    }
+
+    /// Something went wrong that no peer is told about in detail: an
+    /// association thread panicked (the association was aborted), stale
+    /// temporary files were removed at start-up. For the log.
+    fn on_error(&self, _peer: Option<SocketAddr>, _message: &str) {}
 }
 
 struct Inner {
@@ -236,12 +306,60 @@ struct Inner {
     handler: Arc<dyn StoreHandler>,
     wake_addr: SocketAddr,
     shutdown: AtomicBool,
+    /// After a shutdown: when associations still transferring are aborted.
+    abort_at: Mutex<Option<Instant>>,
     active: AtomicUsize,
-    rejecting: AtomicUsize,
+    /// Associations being served per peer address.
+    per_peer: Mutex<HashMap<IpAddr, usize>>,
+    /// Connections over a limit, waiting for their A-ASSOCIATE-RJ; `None`
+    /// once the server stopped.
+    rejects: Mutex<Option<SyncSender<(TcpStream, SocketAddr, String)>>>,
     panics: AtomicUsize,
     serial: AtomicU64,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
+
+impl Inner {
+    /// Takes one of `ip`'s association slots, if the per-peer limit allows.
+    fn take_peer_slot(&self, ip: IpAddr) -> bool {
+        let limit = self.config.max_associations_per_peer;
+        let mut per_peer = lock(&self.per_peer);
+        let n = per_peer.entry(ip).or_insert(0);
+        if limit > 0 && *n >= limit {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release_peer_slot(&self, ip: IpAddr) {
+        let mut per_peer = lock(&self.per_peer);
+        if let Some(n) = per_peer.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per_peer.remove(&ip);
+            }
+        }
+    }
+
+    /// Whether a shutdown's grace period is over.
+    fn past_abort_deadline(&self, now: Instant) -> bool {
+        self.shutdown.load(Ordering::SeqCst) && lock(&self.abort_at).is_none_or(|at| now >= at)
+    }
+}
+
+/// Threads answering connections over a limit with an A-ASSOCIATE-RJ, one
+/// connection at a time each: a burst of connections costs a queue entry each,
+/// not a thread each.
+const REJECTORS: usize = 4;
+
+/// Connections waiting for a rejector; past this, excess connections are closed
+/// without an answer.
+const REJECT_QUEUE: usize = 1024;
+
+/// How long a rejector waits for a rejected peer's A-ASSOCIATE-RQ, and then
+/// for it to close: a slow peer holds a rejector no longer than this.
+const REJECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A storage SCP bound to a port.
 pub struct Server {
@@ -276,6 +394,15 @@ impl ShutdownHandle {
     /// associations in progress have ended (or after a grace period of the ACSE
     /// timeout). Associations idle between messages are aborted.
     pub fn shutdown(&self) {
+        self.shutdown_within(self.inner.config.timeouts.acse);
+    }
+
+    /// Stops accepting; associations between messages are aborted at once,
+    /// those in the middle of one may finish it within `grace` and are aborted
+    /// after it (the peer gets no Success for an object not stored).
+    /// [`Server::serve`] returns once they have all ended.
+    pub fn shutdown_within(&self, grace: Duration) {
+        *lock(&self.inner.abort_at) = Instant::now().checked_add(grace);
         self.inner.shutdown.store(true, Ordering::SeqCst);
         // Wake the blocking accept; the accept timeout covers a failed wake-up.
         let _ = TcpStream::connect_timeout(&self.inner.wake_addr, Duration::from_secs(1));
@@ -336,12 +463,27 @@ impl Server {
             handler,
             wake_addr: transport::connectable(local_addr),
             shutdown: AtomicBool::new(false),
+            abort_at: Mutex::new(None),
             active: AtomicUsize::new(0),
-            rejecting: AtomicUsize::new(0),
+            per_peer: Mutex::new(HashMap::new()),
+            rejects: Mutex::new(None),
             panics: AtomicUsize::new(0),
             serial: AtomicU64::new(0),
             threads: Mutex::new(Vec::new()),
         });
+        start_rejectors(&inner);
+        // Temporary files of a server that died mid-transfer are debris: no
+        // peer was told Success for them.
+        match crate::store::remove_stale_partials(&inner.config.storage_dir) {
+            Ok(0) => {}
+            Ok(n) => inner.handler.on_error(
+                None,
+                &format!("removed {n} temporary file(s) left by an earlier run"),
+            ),
+            Err(e) => inner
+                .handler
+                .on_error(None, &format!("cannot look for stale temporary files: {e}")),
+        }
         Ok(Server {
             listener,
             local_addr,
@@ -397,6 +539,8 @@ impl Server {
             }
             self.reap();
         }
+        // Closing the queue lets the rejectors answer what is queued and stop.
+        lock(&self.inner.rejects).take();
         self.join_all();
         Ok(())
     }
@@ -407,8 +551,11 @@ impl Server {
     }
 
     fn join_all(&self) {
-        let grace = self.inner.config.timeouts.acse;
-        let deadline = Instant::now().checked_add(grace);
+        // Associations still running get the shutdown's grace period, and a
+        // second to send their A-ABORT after it.
+        let deadline = lock(&self.inner.abort_at)
+            .unwrap_or_else(Instant::now)
+            .checked_add(Duration::from_secs(1));
         loop {
             self.reap();
             if lock(&self.inner.threads).is_empty() {
@@ -434,37 +581,72 @@ impl Server {
                 (a < limit).then_some(a + 1)
             })
             .is_err();
-        let spawned = if busy {
-            // Bound the rejecting threads too: past that, just close.
-            if inner.rejecting.fetch_add(1, Ordering::SeqCst) >= limit.max(4) {
-                inner.rejecting.fetch_sub(1, Ordering::SeqCst);
-                return;
-            }
-            let inner2 = Arc::clone(&inner);
-            std::thread::Builder::new()
-                .name(format!("securepdu-scp-busy-{n}"))
-                .spawn(move || {
-                    let _ = catch_unwind(AssertUnwindSafe(|| reject_busy(stream, peer, &inner2)));
-                    inner2.rejecting.fetch_sub(1, Ordering::SeqCst);
-                })
-                .map_err(|_| inner.rejecting.fetch_sub(1, Ordering::SeqCst))
+        let refusal = if busy {
+            Some(format!("too many associations at once (limit {limit})"))
+        } else if !inner.take_peer_slot(peer.ip()) {
+            inner.active.fetch_sub(1, Ordering::SeqCst);
+            Some(format!(
+                "too many associations from {} at once (limit {})",
+                peer.ip(),
+                inner.config.max_associations_per_peer
+            ))
         } else {
-            let inner2 = Arc::clone(&inner);
-            std::thread::Builder::new()
-                .name(format!("securepdu-scp-{n}"))
-                .spawn(move || {
-                    let result =
-                        catch_unwind(AssertUnwindSafe(|| run_association(stream, peer, &inner2)));
-                    if result.is_err() {
-                        inner2.panics.fetch_add(1, Ordering::SeqCst);
-                    }
-                    inner2.active.fetch_sub(1, Ordering::SeqCst);
-                })
-                .map_err(|_| inner.active.fetch_sub(1, Ordering::SeqCst))
+            None
         };
-        if let Ok(handle) = spawned {
-            lock(&self.inner.threads).push(handle);
+        if let Some(why) = refusal {
+            // A full queue, or a stopped server: close without an answer.
+            if let Some(tx) = lock(&inner.rejects).as_ref() {
+                let _ = tx.try_send((stream, peer, why));
+            }
+            return;
         }
+        let inner2 = Arc::clone(&inner);
+        let spawned = std::thread::Builder::new()
+            .name(format!("securepdu-scp-{n}"))
+            .spawn(move || {
+                let result =
+                    catch_unwind(AssertUnwindSafe(|| run_association(stream, peer, &inner2)));
+                if result.is_err() {
+                    inner2.panics.fetch_add(1, Ordering::SeqCst);
+                }
+                inner2.release_peer_slot(peer.ip());
+                inner2.active.fetch_sub(1, Ordering::SeqCst);
+            });
+        match spawned {
+            Ok(handle) => lock(&self.inner.threads).push(handle),
+            Err(_) => {
+                inner.release_peer_slot(peer.ip());
+                inner.active.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// Starts the threads that answer connections over a limit.
+fn start_rejectors(inner: &Arc<Inner>) {
+    let (tx, rx) = sync_channel::<(TcpStream, SocketAddr, String)>(REJECT_QUEUE);
+    let rx = Arc::new(Mutex::new(rx));
+    let mut started = 0;
+    for n in 0..REJECTORS {
+        let (inner2, rx) = (Arc::clone(inner), Arc::clone(&rx));
+        let spawned = std::thread::Builder::new()
+            .name(format!("securepdu-scp-reject-{n}"))
+            .spawn(move || loop {
+                // One idle rejector at a time waits for the queue.
+                let Ok((stream, peer, why)) = lock(&rx).recv() else {
+                    return;
+                };
+                let _ = catch_unwind(AssertUnwindSafe(|| {
+                    reject_busy(stream, peer, &inner2, &why);
+                }));
+            });
+        if let Ok(handle) = spawned {
+            lock(&inner.threads).push(handle);
+            started += 1;
+        }
+    }
+    if started > 0 {
+        *lock(&inner.rejects) = Some(tx);
     }
 }
 
@@ -508,10 +690,11 @@ fn wait_closed(conn: &mut Connection<Stream>) {
     }
 }
 
-/// Answers one association beyond the limit: A-ASSOCIATE-RJ rejected-transient,
-/// service-provider (presentation), local-limit-exceeded.
-fn reject_busy(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
-    let artim = inner.config.timeouts.acse.min(Duration::from_secs(10));
+/// Answers one association beyond a limit: A-ASSOCIATE-RJ rejected-transient,
+/// service-provider (presentation), local-limit-exceeded. A slow peer gets
+/// [`REJECT_TIMEOUT`] for its request and for closing after the answer.
+fn reject_busy(stream: TcpStream, peer: SocketAddr, inner: &Inner, why: &str) {
+    let artim = inner.config.timeouts.acse.min(REJECT_TIMEOUT);
     let _ = stream.set_write_timeout(Some(artim));
     let Some(stream) = secure(stream, peer, inner, artim) else {
         return;
@@ -534,11 +717,7 @@ fn reject_busy(stream: TcpStream, peer: SocketAddr, inner: &Inner) {
     if conn.association_mut().reject(rj, now).is_ok() && conn.flush(now).is_ok() {
         let h = &inner.handler;
         h.on_association(peer, &rq.calling_ae, &rq.called_ae, false);
-        let reason = format!(
-            "too many associations at once (limit {})",
-            inner.config.max_associations
-        );
-        h.on_refused(peer, &rq.calling_ae, &rq.called_ae, &reason);
+        h.on_refused(peer, &rq.calling_ae, &rq.called_ae, why);
         wait_closed(&mut conn);
     }
 }
@@ -804,29 +983,94 @@ fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Arc<Inner>) {
     if conn.association_mut().transport_accepted(now).is_err() {
         return;
     }
-    let Some(rq) = wait_request(&mut conn, inner) else {
-        return;
+    // A panic (a bug here, or in a handler) ends this association with an
+    // A-ABORT and a log line; the server and its other associations go on.
+    let accepted = catch_unwind(AssertUnwindSafe(|| {
+        establish(&mut conn, peer, peer_certificate.as_ref(), inner)
+    }));
+    let accepted = match accepted {
+        Ok(Some(accepted)) => accepted,
+        Ok(None) => return,
+        Err(_) => return panicked(&mut conn, peer, inner),
     };
-    let negotiated = if identity_allows(config, peer_certificate.as_ref(), &rq.calling_ae) {
-        negotiate(&rq, config).map_err(|rj| {
-            let why = reject_reason(&rj, &rq, config);
-            (rj, why)
-        })
-    } else {
-        // Rejected-permanent, service-user, calling-AE-title-not-recognized: this
-        // certificate may not use this AE title.
-        Err((
-            AssociateRj {
-                result: 1,
-                source: 1,
-                reason: 3,
-            },
-            format!(
-                "the client certificate may not use calling AE title {:?}",
-                rq.calling_ae.trim()
-            ),
-        ))
+    let Accepted {
+        rq,
+        contexts,
+        integrity,
+        window,
+    } = accepted;
+    let peer_max = conn.association().peer_max_pdu_length().unwrap_or(16_384);
+    let origin = Arc::new(Origin {
+        inner: Arc::clone(inner),
+        calling_ae: rq.calling_ae.trim().to_owned(),
+        called_ae: rq.called_ae.trim().to_owned(),
+        peer,
+        peer_certificate,
+    });
+    let mut session = Session {
+        conn,
+        pool: (window > 1).then(|| Pool::new(Arc::clone(&origin))),
+        origin,
+        contexts,
+        peer_max,
+        reassembler: Reassembler::new(),
+        current: None,
+        integrity,
+        awaiting_tag: None,
+        hasher: None,
+        window,
     };
+    if catch_unwind(AssertUnwindSafe(|| session.run())).is_err() {
+        panicked(&mut session.conn, peer, inner);
+    }
+}
+
+/// After a panic on an association's thread: abort it, count and report it.
+fn panicked(conn: &mut Connection<Stream>, peer: SocketAddr, inner: &Inner) {
+    inner.panics.fetch_add(1, Ordering::SeqCst);
+    // The connection may be mid-operation; a second panic only loses the A-ABORT.
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        if !conn.is_closed() {
+            conn.abort();
+        }
+    }));
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        inner.handler.on_error(
+            Some(peer),
+            "internal error (panic) on an association's thread; the association was aborted",
+        );
+    }));
+}
+
+/// What an accepted association goes on with.
+struct Accepted {
+    rq: AssociateRq,
+    contexts: Vec<AcceptedContext>,
+    integrity: Option<ScpIntegrity>,
+    /// Operations the peer may have outstanding.
+    window: usize,
+}
+
+/// Waits for the A-ASSOCIATE-RQ and answers it: admission (networks, AE
+/// titles, identities), presentation contexts, integrity. `None` when the
+/// association was rejected or the connection failed.
+fn establish(
+    conn: &mut Connection<Stream>,
+    peer: SocketAddr,
+    peer_certificate: Option<&PeerCertificate>,
+    inner: &Inner,
+) -> Option<Accepted> {
+    let config = &inner.config;
+    let rq = wait_request(conn, inner)?;
+    let negotiated = access::admit(config, inner.handler.as_ref(), peer, &rq, peer_certificate)
+        .and_then(|user_identity| {
+            let (mut ac, contexts) = negotiate(&rq, config).map_err(|rj| {
+                let why = reject_reason(&rj, &rq, config);
+                (rj, why)
+            })?;
+            ac.user_info.user_identity_ac = user_identity;
+            Ok((ac, contexts))
+        });
     let negotiated = negotiated.and_then(|(mut ac, contexts)| {
         let exporter = match conn
             .stream()
@@ -868,8 +1112,9 @@ fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Arc<Inner>) {
                 let h = &inner.handler;
                 h.on_association(peer, &rq.calling_ae, &rq.called_ae, false);
                 h.on_refused(peer, &rq.calling_ae, &rq.called_ae, &why);
-                wait_closed(&mut conn);
+                wait_closed(conn);
             }
+            None
         }
         Ok((ac, contexts, integrity)) => {
             let window = ac
@@ -878,33 +1123,17 @@ fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Arc<Inner>) {
                 .map_or(1, |w| usize::from(w.max_performed.max(1)));
             if conn.association_mut().accept(ac, now).is_err() || conn.flush(now).is_err() {
                 conn.abort();
-                return;
+                return None;
             }
             inner
                 .handler
                 .on_association(peer, &rq.calling_ae, &rq.called_ae, true);
-            let peer_max = conn.association().peer_max_pdu_length().unwrap_or(16_384);
-            let origin = Arc::new(Origin {
-                inner: Arc::clone(inner),
-                calling_ae: rq.calling_ae.trim().to_owned(),
-                called_ae: rq.called_ae.trim().to_owned(),
-                peer,
-                peer_certificate,
-            });
-            let mut session = Session {
-                conn,
-                pool: (window > 1).then(|| Pool::new(Arc::clone(&origin))),
-                origin,
+            Some(Accepted {
+                rq,
                 contexts,
-                peer_max,
-                reassembler: Reassembler::new(),
-                current: None,
                 integrity,
-                awaiting_tag: None,
-                hasher: None,
                 window,
-            };
-            session.run();
+            })
         }
     }
 }
@@ -978,7 +1207,12 @@ impl Session {
                 self.conn.abort();
                 return;
             }
-            if between_messages && self.origin.inner.shutdown.load(Ordering::SeqCst) {
+            // After a shutdown, a message in progress may finish within the
+            // grace period; then the association ends.
+            let inner = &self.origin.inner;
+            if inner.shutdown.load(Ordering::SeqCst)
+                && (between_messages || inner.past_abort_deadline(now))
+            {
                 self.conn.abort();
                 return;
             }
@@ -1123,6 +1357,7 @@ impl Session {
             None
         };
         let transfer_syntax = ctx.transfer_syntax.clone();
+        let failure = failure.or_else(|| self.space_left(0).err());
         if let Some(failure) = failure {
             return Incoming::Store {
                 rq,
@@ -1194,22 +1429,49 @@ impl Session {
         )) = &mut self.current
         {
             if let Some(w) = writer {
+                let (before, after) = (w.len(), w.len().saturating_add(data.len() as u64));
+                let config = &self.origin.inner.config;
+                let over = if config.max_object_size > 0 && after > config.max_object_size {
+                    Err((
+                        status::OUT_OF_RESOURCES,
+                        format!(
+                            "object larger than {} bytes (limit)",
+                            config.max_object_size
+                        ),
+                    ))
+                } else if before / SPACE_CHECK_EVERY != after / SPACE_CHECK_EVERY {
+                    // A long object may fill the volume while it arrives.
+                    space_left(config, SPACE_CHECK_EVERY)
+                } else {
+                    Ok(())
+                };
                 // The digests are computed over the bytes as they are written:
                 // the worker gets the same buffer, not a copy or a re-read.
-                let written = w
-                    .write(&data)
-                    .map_err(|e| format!("cannot write: {e}"))
-                    .and_then(|()| match &mut self.hasher {
-                        Some(h) => h.data(data).map_err(|e| format!("cannot store: {e}")),
-                        None => Err("cannot store: no hasher".to_owned()),
-                    });
+                let written = over.and_then(|()| {
+                    w.write(&data)
+                        .map_err(|e| (status::OUT_OF_RESOURCES, format!("cannot write: {e}")))
+                        .and_then(|()| match &mut self.hasher {
+                            Some(h) => h.data(data).map_err(|e| {
+                                (status::OUT_OF_RESOURCES, format!("cannot store: {e}"))
+                            }),
+                            None => {
+                                Err((status::OUT_OF_RESOURCES, "cannot store: no hasher".into()))
+                            }
+                        })
+                });
                 if let Err(why) = written {
-                    // Dropping the writer removes the temporary file.
+                    // Dropping the writer removes the temporary file; the rest
+                    // of the data set is read and discarded.
                     *writer = None;
-                    *failure = Some((status::OUT_OF_RESOURCES, why));
+                    *failure = Some(why);
                 }
             }
         }
+    }
+
+    /// Whether the storage volume keeps its reserve with `more` bytes written.
+    fn space_left(&self, more: u64) -> Result<(), (u16, String)> {
+        space_left(&self.origin.inner.config, more)
     }
 
     /// Ends the object being written: its digests, perhaps still being

@@ -29,7 +29,7 @@ use crate::integrity::{
 use crate::part10::{FileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
 use crate::pdu::{
     AssociateAc, AssociateRq, AsyncOpsWindow, PresentationContextRq, SopClassExtended,
-    UserInformation, APPLICATION_CONTEXT_NAME, PROTOCOL_VERSION,
+    UserIdentityRq, UserInformation, APPLICATION_CONTEXT_NAME, PROTOCOL_VERSION,
 };
 use crate::store::{EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 use crate::tls::{PeerCertificate, Stream, TlsClient, TlsStream};
@@ -70,6 +70,9 @@ pub struct ScuConfig {
     /// Most C-STOREs we keep outstanding when the peer agrees to an
     /// asynchronous operations window (PS3.7 D.3.3.3); 1 proposes none.
     pub max_ops_invoked: u16,
+    /// User identity to assert (PS3.7 D.3.3.7); the peer's answer, if any, is
+    /// in [`ScuAssociation::associate_ac`].
+    pub user_identity: Option<UserIdentityRq>,
 }
 
 impl Default for ScuConfig {
@@ -83,6 +86,7 @@ impl Default for ScuConfig {
             integrity: None,
             trace: None,
             max_ops_invoked: DEFAULT_MAX_OPS_INVOKED,
+            user_identity: None,
         }
     }
 }
@@ -235,6 +239,7 @@ impl ScuAssociation {
                     max_invoked: config.max_ops_invoked,
                     max_performed: 1,
                 }),
+                user_identity_rq: config.user_identity.clone(),
                 ..UserInformation::default()
             },
         };

@@ -378,6 +378,61 @@ fn closed() -> io::Error {
     io::Error::other("partial object already finished")
 }
 
+/// Bytes available to us on the volume holding `dir`.
+#[cfg(target_os = "linux")]
+pub fn free_space(dir: &Path) -> io::Result<u64> {
+    let st = rustix::fs::statvfs(dir)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// Bytes available on the volume holding `dir` (not looked up here: unlimited).
+#[cfg(not(target_os = "linux"))]
+pub fn free_space(_dir: &Path) -> io::Result<u64> {
+    Ok(u64::MAX)
+}
+
+/// Removes the temporary files of objects that a process which no longer runs
+/// was receiving into `dir` (`.<uid>.<pid>.<n>.partial`, see
+/// [`PartialObject::create`]): no peer was answered Success for them. Files of
+/// a live process (another server on the same folder) are left alone; where
+/// liveness cannot be told (not Linux), every other process counts as gone.
+/// Returns how many were removed.
+pub fn remove_stale_partials(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(pid) = partial_owner(&name.to_string_lossy()) else {
+            continue;
+        };
+        if pid == std::process::id() || process_alive(pid) {
+            continue;
+        }
+        if entry.file_type()?.is_file() && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// The process id in a temporary file's name, if it is one of ours.
+fn partial_owner(name: &str) -> Option<u32> {
+    let stem = name.strip_prefix('.')?.strip_suffix(".partial")?;
+    let mut parts = stem.rsplitn(3, '.');
+    let _counter: u64 = parts.next()?.parse().ok()?;
+    parts.next()?.parse().ok()
+}
+
+#[cfg(target_os = "linux")]
+fn process_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn process_alive(_pid: u32) -> bool {
+    false
+}
+
 /// fsyncs a directory so a rename in it survives a crash (POSIX; elsewhere a no-op).
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
