@@ -249,6 +249,16 @@ impl Input {
     }
 }
 
+/// The length of a P-DATA-TF's variable field: each PDV item is a 4-byte
+/// length, the context ID, the message control header and the data.
+fn pdata_len(pdata: &PData) -> u64 {
+    pdata
+        .pdvs
+        .iter()
+        .map(|pdv| (PDV_OVERHEAD as u64).saturating_add(pdv.data.len() as u64))
+        .fold(0, u64::saturating_add)
+}
+
 /// One DICOM Upper Layer association (one transport connection), sans-IO.
 #[derive(Debug)]
 pub struct Association {
@@ -482,6 +492,21 @@ impl Association {
         self.fire(Event::Evt15, Input::Send(bytes), now)
     }
 
+    /// The service-user found a P-DATA-TF invalid (a PDV on a context that was
+    /// not accepted, message control headers out of sequence): handled as an
+    /// invalid PDU (Evt19), so AA-8 sends an A-ABORT with the service-provider
+    /// source and reason 6 (invalid-PDU-parameter-value) and starts ARTIM.
+    /// Later peer bytes are discarded.
+    pub fn invalid_pdata(&mut self, detail: String, now: Instant) -> Result<(), LocalError> {
+        self.check(Event::Evt19)?;
+        self.rx_poisoned = true;
+        let err = DecodeError::InvalidValue {
+            field: "P-DATA-TF",
+            detail,
+        };
+        self.fire(Event::Evt19, Input::Invalid(err), now)
+    }
+
     /// Transport connection closed indication (Evt17), whatever closed it.
     pub fn transport_closed(&mut self, now: Instant) -> Result<(), LocalError> {
         self.check(Event::Evt17)?;
@@ -532,12 +557,31 @@ impl Association {
             Pdu::AssociateAc(ac) => (Event::Evt3, Input::PeerAc(ac)),
             Pdu::AssociateRj(rj) => (Event::Evt4, Input::PeerRj(rj)),
             Pdu::AssociateRq(rq) => (Event::Evt6, Input::PeerRq(rq)),
+            // The maximum length we announced binds the peer (PS3.8 D.1); the
+            // framer's cap is looser so that association PDUs always fit.
+            Pdu::PData(p) if self.pdata_too_long(&p) => {
+                self.rx_poisoned = true;
+                let err = DecodeError::InvalidValue {
+                    field: "P-DATA-TF length",
+                    detail: format!(
+                        "{} bytes, more than the {} announced",
+                        pdata_len(&p),
+                        self.config.max_pdu_receive
+                    ),
+                };
+                (Event::Evt19, Input::Invalid(err))
+            }
             Pdu::PData(p) => (Event::Evt10, Input::PeerPData(p)),
             Pdu::ReleaseRq => (Event::Evt12, Input::Unexpected("A-RELEASE-RQ")),
             Pdu::ReleaseRp => (Event::Evt13, Input::Unexpected("A-RELEASE-RP")),
             Pdu::Abort(a) => (Event::Evt16, Input::PeerAbort(a)),
         };
         self.peer_event(event, input, now);
+    }
+
+    fn pdata_too_long(&self, pdata: &PData) -> bool {
+        let max = u64::from(self.config.max_pdu_receive);
+        max > 0 && pdata_len(pdata) > max
     }
 
     fn peer_event(&mut self, event: Event, input: Input, now: Instant) {

@@ -608,18 +608,34 @@ impl<S: Transport> Connection<S> {
     pub fn abort(&mut self) {
         let now = Instant::now();
         if !self.closed && self.assoc.abort(now).is_ok() {
-            // Only the A-ABORT is queued; drop the machine's other outputs.
-            while let Some(out) = self.assoc.poll_output() {
-                if let Output::Transmit(bytes) = out {
-                    if let Some(t) = &mut self.tracer {
-                        t.sent(&bytes, &self.assoc);
-                    }
-                    self.pending.push_back(bytes);
+            self.send_abort_and_linger();
+        }
+        self.lost_transport(Instant::now());
+    }
+
+    /// Sends the A-ABORT the machine queued (its other outputs are dropped),
+    /// then lingers briefly so the peer reads it before the connection closes.
+    fn send_abort_and_linger(&mut self) {
+        while let Some(out) = self.assoc.poll_output() {
+            if let Output::Transmit(bytes) = out {
+                if let Some(t) = &mut self.tracer {
+                    t.sent(&bytes, &self.assoc);
                 }
+                self.pending.push_back(bytes);
             }
-            if self.write_pending().is_ok() {
-                self.linger(ABORT_LINGER);
-            }
+        }
+        if self.write_pending().is_ok() {
+            self.linger(ABORT_LINGER);
+        }
+    }
+
+    /// A-ABORT for a P-DATA-TF the service-user found invalid: service-provider
+    /// source, invalid-PDU-parameter-value (see
+    /// [`Association::invalid_pdata`]); then closes like [`Self::abort`].
+    pub fn abort_invalid(&mut self, detail: String) {
+        let now = Instant::now();
+        if !self.closed && self.assoc.invalid_pdata(detail, now).is_ok() {
+            self.send_abort_and_linger();
         }
         self.lost_transport(Instant::now());
     }

@@ -32,7 +32,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -313,7 +313,12 @@ struct Inner {
     per_peer: Mutex<HashMap<IpAddr, usize>>,
     /// Connections over a limit, waiting for their A-ASSOCIATE-RJ; `None`
     /// once the server stopped.
-    rejects: Mutex<Option<SyncSender<(TcpStream, SocketAddr, String)>>>,
+    rejects: Mutex<Option<SyncSender<Refused>>>,
+    /// Where rejectors take those connections from.
+    reject_queue: Mutex<Option<Arc<Mutex<Receiver<Refused>>>>>,
+    /// Rejectors running, and those of them idle.
+    rejectors: AtomicUsize,
+    idle_rejectors: AtomicUsize,
     panics: AtomicUsize,
     serial: AtomicU64,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -348,18 +353,26 @@ impl Inner {
     }
 }
 
-/// Threads answering connections over a limit with an A-ASSOCIATE-RJ, one
-/// connection at a time each: a burst of connections costs a queue entry each,
-/// not a thread each.
-const REJECTORS: usize = 4;
+/// A connection over a limit, its peer, and why it is refused.
+type Refused = (TcpStream, SocketAddr, String);
+
+/// Most threads answering connections over a limit with an A-ASSOCIATE-RJ,
+/// one connection at a time each: a burst of connections costs a queue entry
+/// each, not a thread each, and a few peers that stall cannot hold up the
+/// answers to the others. They start as the queue needs them and stop when
+/// idle for [`REJECTOR_IDLE`].
+const MAX_REJECTORS: usize = 16;
+
+/// How long an idle rejector waits for work before it stops.
+const REJECTOR_IDLE: Duration = Duration::from_secs(5);
 
 /// Connections waiting for a rejector; past this, excess connections are closed
 /// without an answer.
 const REJECT_QUEUE: usize = 1024;
 
 /// How long a rejector waits for a rejected peer's A-ASSOCIATE-RQ, and then
-/// for it to close: a slow peer holds a rejector no longer than this.
-const REJECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// for it to close: a slow peer holds a rejector no longer than this, twice.
+const REJECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A storage SCP bound to a port.
 pub struct Server {
@@ -467,11 +480,16 @@ impl Server {
             active: AtomicUsize::new(0),
             per_peer: Mutex::new(HashMap::new()),
             rejects: Mutex::new(None),
+            reject_queue: Mutex::new(None),
+            rejectors: AtomicUsize::new(0),
+            idle_rejectors: AtomicUsize::new(0),
             panics: AtomicUsize::new(0),
             serial: AtomicU64::new(0),
             threads: Mutex::new(Vec::new()),
         });
-        start_rejectors(&inner);
+        let (tx, rx) = sync_channel(REJECT_QUEUE);
+        *lock(&inner.rejects) = Some(tx);
+        *lock(&inner.reject_queue) = Some(Arc::new(Mutex::new(rx)));
         // Temporary files of a server that died mid-transfer are debris: no
         // peer was told Success for them.
         match crate::store::remove_stale_partials(&inner.config.storage_dir) {
@@ -541,8 +559,55 @@ impl Server {
         }
         // Closing the queue lets the rejectors answer what is queued and stop.
         lock(&self.inner.rejects).take();
+        lock(&self.inner.reject_queue).take();
         self.join_all();
         Ok(())
+    }
+
+    /// Starts one more rejector, if fewer than [`MAX_REJECTORS`] run.
+    fn start_rejector(&self) {
+        let inner = &self.inner;
+        let Some(queue) = lock(&inner.reject_queue).clone() else {
+            return;
+        };
+        let started = inner
+            .rejectors
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < MAX_REJECTORS).then_some(n + 1)
+            })
+            .is_ok();
+        if !started {
+            return;
+        }
+        let inner2 = Arc::clone(inner);
+        let spawned = std::thread::Builder::new()
+            .name("securepdu-scp-reject".into())
+            .spawn(move || {
+                loop {
+                    inner2.idle_rejectors.fetch_add(1, Ordering::SeqCst);
+                    let idle_since = Instant::now();
+                    // One idle rejector at a time waits on the queue; the
+                    // others wait for the lock, and their idle time counts.
+                    let guard = lock(&queue);
+                    let left = REJECTOR_IDLE.saturating_sub(idle_since.elapsed());
+                    let next = guard.recv_timeout(left);
+                    drop(guard);
+                    inner2.idle_rejectors.fetch_sub(1, Ordering::SeqCst);
+                    let Ok((stream, peer, why)) = next else {
+                        break;
+                    };
+                    let _ = catch_unwind(AssertUnwindSafe(|| {
+                        reject_busy(stream, peer, &inner2, &why);
+                    }));
+                }
+                inner2.rejectors.fetch_sub(1, Ordering::SeqCst);
+            });
+        match spawned {
+            Ok(handle) => lock(&inner.threads).push(handle),
+            Err(_) => {
+                inner.rejectors.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
     }
 
     fn reap(&self) {
@@ -595,8 +660,11 @@ impl Server {
         };
         if let Some(why) = refusal {
             // A full queue, or a stopped server: close without an answer.
-            if let Some(tx) = lock(&inner.rejects).as_ref() {
-                let _ = tx.try_send((stream, peer, why));
+            let queued = lock(&inner.rejects)
+                .as_ref()
+                .is_some_and(|tx| tx.try_send((stream, peer, why)).is_ok());
+            if queued && inner.idle_rejectors.load(Ordering::SeqCst) == 0 {
+                self.start_rejector();
             }
             return;
         }
@@ -619,34 +687,6 @@ impl Server {
                 inner.active.fetch_sub(1, Ordering::SeqCst);
             }
         }
-    }
-}
-
-/// Starts the threads that answer connections over a limit.
-fn start_rejectors(inner: &Arc<Inner>) {
-    let (tx, rx) = sync_channel::<(TcpStream, SocketAddr, String)>(REJECT_QUEUE);
-    let rx = Arc::new(Mutex::new(rx));
-    let mut started = 0;
-    for n in 0..REJECTORS {
-        let (inner2, rx) = (Arc::clone(inner), Arc::clone(&rx));
-        let spawned = std::thread::Builder::new()
-            .name(format!("securepdu-scp-reject-{n}"))
-            .spawn(move || loop {
-                // One idle rejector at a time waits for the queue.
-                let Ok((stream, peer, why)) = lock(&rx).recv() else {
-                    return;
-                };
-                let _ = catch_unwind(AssertUnwindSafe(|| {
-                    reject_busy(stream, peer, &inner2, &why);
-                }));
-            });
-        if let Ok(handle) = spawned {
-            lock(&inner.threads).push(handle);
-            started += 1;
-        }
-    }
-    if started > 0 {
-        *lock(&inner.rejects) = Some(tx);
     }
 }
 
@@ -1258,9 +1298,18 @@ impl Session {
                 | Indication::Closed => return,
                 _ => Ok(()),
             };
-            if handled.is_err() {
-                self.conn.abort();
-                return;
+            match handled {
+                Ok(()) => {}
+                // The peer's P-DATA broke the rules (a context not accepted,
+                // fragments out of sequence, a malformed tag): an invalid PDU.
+                Err(e @ (NetError::Protocol(_) | NetError::Dimse(_))) => {
+                    self.conn.abort_invalid(e.to_string());
+                    return;
+                }
+                Err(_) => {
+                    self.conn.abort();
+                    return;
+                }
             }
         }
     }
