@@ -470,8 +470,20 @@ impl Manifest {
     /// the file is new). A failed write is truncated away, so the manifest
     /// never keeps half a line from us.
     pub fn append(&self, entry: &ManifestEntry) -> io::Result<()> {
-        let mut line = entry.to_line(self.key.as_ref());
-        line.push('\n');
+        self.append_all([entry])
+    }
+
+    /// [`Self::append`] for several entries with one write and one fsync (a
+    /// group commit of objects stored at about the same time).
+    pub fn append_all<'a>(
+        &self,
+        entries: impl IntoIterator<Item = &'a ManifestEntry>,
+    ) -> io::Result<()> {
+        let mut text = String::new();
+        for entry in entries {
+            text.push_str(&entry.to_line(self.key.as_ref()));
+            text.push('\n');
+        }
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let existed = fs::symlink_metadata(&self.path).is_ok();
         let mut file = OpenOptions::new()
@@ -486,11 +498,11 @@ impl Manifest {
             file.seek(SeekFrom::End(-1))?;
             file.read_exact(&mut last)?;
             if last != *b"\n" {
-                line.insert(0, '\n');
+                text.insert(0, '\n');
             }
         }
         let written = file
-            .write_all(line.as_bytes())
+            .write_all(text.as_bytes())
             .and_then(|()| file.sync_all());
         if let Err(e) = written {
             let _ = file.set_len(before).and_then(|()| file.sync_all());

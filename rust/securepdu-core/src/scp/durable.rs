@@ -127,7 +127,9 @@ impl Origin {
             }
         }
         let integrity = tag;
-        let done = match writer.finish_hashed(sha256) {
+        // The directory fsync that makes the rename durable is part of the
+        // group commit below, shared with objects stored at the same time.
+        let done = match writer.finish_renamed(sha256) {
             Ok(done) => done,
             Err(e) => return (status::OUT_OF_RESOURCES, Some(format!("cannot store: {e}"))),
         };
@@ -153,12 +155,13 @@ impl Origin {
                 .and_then(|c| c.subject.clone()),
             stored_at: format_rfc3339(SystemTime::now()),
         };
-        if let Err(e) = self.inner.manifest.append(&entry) {
-            // Unrecorded means unverifiable: not stored; the peer may retry.
+        if let Err(e) = self.inner.committer.commit(&self.inner.manifest, entry) {
+            // Not durable, or unrecorded and so unverifiable: not stored; the
+            // peer may retry.
             let _ = std::fs::remove_file(&done.path);
             return (
                 status::OUT_OF_RESOURCES,
-                Some(format!("cannot write the manifest: {e}")),
+                Some(format!("cannot commit the object: {e}")),
             );
         }
         let obj = StoredObject {

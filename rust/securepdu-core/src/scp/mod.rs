@@ -69,6 +69,7 @@ pub use crate::scu::AcceptedContext;
 pub use crate::transport::{NetError, Timeouts};
 
 mod access;
+mod commit;
 mod durable;
 
 pub use access::{InvalidNetwork, Network, UserIdentity, UserVerdict};
@@ -302,6 +303,7 @@ pub trait StoreHandler: Send + Sync + 'static {
 struct Inner {
     config: ScpConfig,
     manifest: Manifest,
+    committer: commit::Committer,
     tls: Option<TlsServer>,
     handler: Arc<dyn StoreHandler>,
     wake_addr: SocketAddr,
@@ -470,6 +472,7 @@ impl Server {
             config.integrity.as_ref().map(|c| c.key.clone()),
         );
         let inner = Arc::new(Inner {
+            committer: commit::Committer::new(config.storage_dir.clone()),
             manifest,
             config,
             tls,
@@ -557,6 +560,9 @@ impl Server {
             }
             self.reap();
         }
+        // Refuse new connections at once (they get a reset) rather than leave
+        // them in the backlog, unanswered, until the process exits.
+        let _ = SockRef::from(&self.listener).shutdown(std::net::Shutdown::Both);
         // Closing the queue lets the rejectors answer what is queued and stop.
         lock(&self.inner.rejects).take();
         lock(&self.inner.reject_queue).take();

@@ -343,7 +343,21 @@ impl PartialObject {
         self.make_durable(sha256)
     }
 
-    fn make_durable(mut self, sha256: [u8; 32]) -> io::Result<DurableObject> {
+    fn make_durable(self, sha256: [u8; 32]) -> io::Result<DurableObject> {
+        let dir = self.dir.clone();
+        let done = self.finish_renamed(sha256)?;
+        if let Err(e) = sync_dir(&dir) {
+            // Not durable, so not stored: the peer gets a failure and may retry.
+            let _ = fs::remove_file(&done.path);
+            return Err(e);
+        }
+        Ok(done)
+    }
+
+    /// [`Self::finish_hashed`] without the last step: the file is fsynced and
+    /// renamed, but the rename is durable only once the caller fsyncs the
+    /// directory ([`sync_dir`]), which it may do once for several objects.
+    pub fn finish_renamed(mut self, sha256: [u8; 32]) -> io::Result<DurableObject> {
         let writer = self.file.take().ok_or_else(closed)?;
         let file = writer.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
@@ -352,11 +366,6 @@ impl PartialObject {
         fs::rename(&self.temp_path, &final_path)?;
         // The rename is done: from here on the temporary path no longer exists.
         self.temp_path = PathBuf::new();
-        if let Err(e) = sync_dir(&self.dir) {
-            // Not durable, so not stored: the peer gets a failure and may retry.
-            let _ = fs::remove_file(&final_path);
-            return Err(e);
-        }
         Ok(DurableObject {
             path: final_path,
             size: self.written,
@@ -434,7 +443,7 @@ fn process_alive(_pid: u32) -> bool {
 }
 
 /// fsyncs a directory so a rename in it survives a crash (POSIX; elsewhere a no-op).
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         File::open(dir)?.sync_all()
