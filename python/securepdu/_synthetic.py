@@ -320,8 +320,10 @@ def dataset_digest(path: str | os.PathLike[str]) -> str:
 
 
 def _same_elements(da: Dataset, db: Dataset) -> bool:
-    ta = [t for t in da.keys() if t.group != 0x0002]
-    tb = [t for t in db.keys() if t.group != 0x0002]
+    # Sorted: a file holds its elements in tag order, a Dataset built in memory
+    # in the order they were added.
+    ta = sorted(t for t in da.keys() if t.group != 0x0002)
+    tb = sorted(t for t in db.keys() if t.group != 0x0002)
     if ta != tb:
         return False
     for tag in ta:
