@@ -36,8 +36,10 @@ fi
 .venv/bin/python -m pip install --quiet ".[test]"
 
 step "Python: pytest"
-# pytest exits 5 when it collects no tests; set -e turns that into a failure.
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+# The "ci" Hypothesis profile: 1000 examples per property, derandomized, so a
+# run is reproducible (tests/conftest.py). pytest exits 5 when it collects no
+# tests; set -e turns that into a failure.
+HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}" .venv/bin/python -m pytest -p no:cacheprovider -s "$@"
 
 step "Python: stubs match the compiled module; the package type-checks"
 .venv/bin/python -m mypy.stubtest securepdu._core
