@@ -2,6 +2,9 @@
 # Installs the DICOM peers the interop tests and the benchmark talk to, and checks them.
 #  - dcmtk (Debian package): storescu, storescp, echoscu. 3.6.7 speaks IPv4 only.
 #  - openssl (Debian package): a legacy TLS 1.1 client for the TLS tests.
+#  - orthanc (Debian package): a final receiver behind `securepdu gateway` in the
+#    gateway tests, started by the test itself (foreground, its own JSON config);
+#    the Debian service is never started here.
 #  - pynetdicom comes from pyproject's [test] extra, not from here.
 # Idempotent: does nothing when dcmtk is already installed. Exits non-zero, saying
 # what is missing, when a peer cannot be installed: the interop tests fail without it.
@@ -28,6 +31,8 @@ for t in "${tools[@]}"; do is_dcmtk "$t" || missing=1; done
 # openssl: the TLS tests use `openssl s_client -tls1_1` as a legacy client, and to
 # convert keys to SEC1 and PKCS#1.
 command -v openssl >/dev/null 2>&1 || missing=1
+ORTHANC=${ORTHANC:-/usr/sbin/Orthanc}
+[ -x "$ORTHANC" ] || missing=1
 
 if [ "$missing" -eq 1 ]; then
     if ! command -v apt-get >/dev/null 2>&1; then
@@ -43,7 +48,7 @@ if [ "$missing" -eq 1 ]; then
     fi
     echo "==> installing dcmtk from the Debian archive"
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dcmtk openssl >/dev/null
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dcmtk openssl orthanc >/dev/null
 fi
 
 status=0
@@ -59,6 +64,12 @@ if command -v openssl >/dev/null 2>&1; then
     echo "ok: $(command -v openssl) ($(openssl version))"
 else
     echo "error: openssl is missing (the TLS tests need it)" >&2
+    status=1
+fi
+if [ -x "$ORTHANC" ]; then
+    echo "ok: $ORTHANC ($("$ORTHANC" --version 2>&1 | head -n 1 || true))"
+else
+    echo "error: $ORTHANC is missing (the gateway tests need Orthanc: apt-get install orthanc)" >&2
     status=1
 fi
 exit "$status"

@@ -40,6 +40,7 @@ from securepdu.errors import (
     SecurePDUError,
     TLSError,
 )
+from securepdu.gateway import Gateway, GatewayRecord, Route, RouteCounters
 from securepdu.integrity import IntegrityKey, VerifyReport, verify
 from securepdu.scp import StorageSCP, StoreEvent, UserIdentity
 from securepdu.tls import TLSConfig
@@ -52,6 +53,8 @@ __all__ = [
     "AssociationAborted",
     "AssociationRejected",
     "DIMSEStatusError",
+    "Gateway",
+    "GatewayRecord",
     "IntegrityError",
     "IntegrityKey",
     "LocalProtocolError",
@@ -61,6 +64,8 @@ __all__ = [
     "PDUEncodeError",
     "PDUError",
     "ProtocolError",
+    "Route",
+    "RouteCounters",
     "SecurePDUError",
     "Identity",
     "StorageSCP",

@@ -9,6 +9,7 @@ from typing import Any, final
 __all__ = [
     "BUILD_PROFILE",
     "FileMeta",
+    "Gateway",
     "ScuAssociation",
     "StorageServer",
     "__version__",
@@ -175,3 +176,34 @@ class StorageServer:
     def start(self) -> None: ...
     def serve(self) -> None: ...
     def shutdown(self, grace: float | None = None) -> None: ...
+
+@final
+class Gateway:
+    """The gateway: a bound listening socket and, once started, its accept thread."""
+
+    def __new__(
+        cls,
+        host: str,
+        port: int,
+        routes: list[dict[str, Any]],
+        max_pdu: int,
+        max_associations: int,
+        connect_timeout: float,
+        acse_timeout: float,
+        dimse_timeout: float,
+        idle_timeout: float,
+        on_association: Callable[[tuple[Any, ...]], None],
+        on_tls_error: Callable[[tuple[Any, ...]], None],
+        tls: dict[str, Any] | None = None,
+        trace: Callable[[str, str], object] | None = None,
+    ) -> Gateway: ...
+    @property
+    def address(self) -> tuple[str, int]: ...
+    @property
+    def active_associations(self) -> int: ...
+    @property
+    def unrouted(self) -> int: ...
+    def counters(self) -> list[tuple[str, int, int, int, int]]: ...
+    def start(self) -> None: ...
+    def serve(self) -> None: ...
+    def shutdown(self) -> None: ...

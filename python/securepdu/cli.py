@@ -677,6 +677,128 @@ def _cmd_listen(args: argparse.Namespace, stdout: TextIO) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- gateway
+
+
+def _gateway_tls(args: argparse.Namespace, side: str, *, server: bool) -> Any:
+    """The TLSConfig of one side of the gateway (``in`` or ``out``), or None."""
+    cert, key, ca = (getattr(args, f"{side}_{name}") for name in ("cert", "key", "ca"))
+    if not getattr(args, f"{side}_tls"):
+        if cert or key or ca:
+            raise _UsageError(f"--{side}-cert, --{side}-key and --{side}-ca are TLS options: add --{side}-tls")
+        return None
+    if (cert is None) != (key is None):
+        raise _UsageError(f"--{side}-cert and --{side}-key go together: give both")
+    from securepdu.tls import TLSConfig
+
+    if server:
+        if cert is None:
+            raise _UsageError("--in-tls needs the gateway's certificate and key: add --in-cert FILE --in-key FILE")
+        return TLSConfig(cert=cert, key=key, ca=ca)
+    if ca is None:
+        raise _UsageError("--out-tls needs --out-ca FILE (the CA that issued the onward peer's certificate)")
+    return TLSConfig(cert=cert, key=key, ca=ca, server_name=args.out_server_name)
+
+
+def _cmd_gateway(args: argparse.Namespace, stdout: TextIO) -> int:
+    api = _api_module()
+    from securepdu.gateway import Gateway, GatewayRecord, Route, load_config, parse_address
+
+    route_flags = [f for f, v in (("--to", args.to), ("--to-aet", args.to_aet), ("--called-aet", args.called_aet),
+                                  ("--allow-aet", args.allow_aet), ("--allow-net", args.allow_net),
+                                  ("--allow-cert-cn", args.allow_cert_cn), ("--out-tls", args.out_tls),
+                                  ("--integrity-key", args.integrity_key)) if v]
+    try:
+        in_tls = _gateway_tls(args, "in", server=True)
+        options: dict[str, Any] = {}
+        listen = args.listen
+        if args.config is not None:
+            if route_flags:
+                raise _UsageError(f"{', '.join(route_flags)}: route settings go in the --config file")
+            try:
+                config = load_config(args.config)
+            except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
+                _err(f"cannot use {args.config}: {exc}")
+                return 2
+            routes = config.routes
+            in_tls = in_tls or config.tls
+            listen = listen or config.listen
+            options.update(config.options)
+        else:
+            if args.to is None:
+                raise _UsageError("give --to HOST:PORT (one route) or --config FILE (several)")
+            integrity = _integrity_options(args)
+            routes = [
+                Route(
+                    to=args.to,
+                    called_ae=args.called_aet,
+                    to_ae=args.to_aet,
+                    allowed_calling_aes=args.allow_aet or (),
+                    allowed_networks=args.allow_net or (),
+                    allowed_cert_cns=args.allow_cert_cn or (),
+                    tls=_gateway_tls(args, "out", server=False),
+                    integrity=integrity.get("integrity"),
+                    integrity_key=integrity.get("integrity_key"),
+                )
+            ]
+        if listen is None:
+            raise _UsageError("give --listen ADDR:PORT (e.g. 0.0.0.0:104 or [::]:2762)")
+        host, port = parse_address(listen)
+    except _KeyError as exc:
+        _err(str(exc))
+        return 2
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    if args.max_pdu is not None:
+        options["max_pdu"] = args.max_pdu
+    lock = threading.Lock()
+
+    def on_association(record: GatewayRecord) -> None:
+        with lock:
+            print(record.log_line(), file=stdout, flush=True)
+
+    try:
+        gateway = Gateway(routes, tls=in_tls, on_association=on_association, **options)
+        gateway.start(host, port)
+    except (api.errors.SecurePDUError, OSError, ValueError) as exc:
+        _err(f"cannot run the gateway on {_host_port(host, port)}: {_describe_error(exc)}")
+        return 1
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, _on_signal)
+    mode = "TLS" + (", client certificates required" if in_tls.ca is not None else "") if in_tls else "plain"
+    print(f"gateway listening on {_host_port(host, gateway.port)} ({mode}, Ctrl-C to stop)", file=stdout, flush=True)
+    for r in routes:
+        onward = ("TLS" if r.tls is not None else "plain") + (f", integrity {r.integrity or 'opportunistic'}" if r.integrity_key else "")
+        print(f"  route {r.route_name}: {r.called_ae or '*'} -> {r.to}{' as ' + r.to_ae if r.to_ae else ''} ({onward})",
+              file=stdout, flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        gateway.shutdown()
+        try:
+            for c in gateway_counters(gateway):
+                print(c, file=stdout, flush=True)
+        except OSError:
+            pass
+    return 0
+
+
+def gateway_counters(gateway: Any) -> list[str]:
+    """One line per route: associations, objects, MB, failures."""
+    return [
+        f"route {c.route}: {c.associations} associations, {c.objects} objects, {_fmt_mb(c.bytes)} MB, {c.failures} failures"
+        for c in gateway.counters().values()
+    ]
+
+
 # --------------------------------------------------------------------------- verify
 
 
@@ -932,6 +1054,42 @@ def build_parser() -> argparse.ArgumentParser:
     tls_args(listen, server=True)
     integrity_args(listen)
     listen.set_defaults(func=_cmd_listen)
+
+    gateway = add(
+        "gateway",
+        "relay associations between sites as a DICOM-aware peer security gateway",
+        "examples:\n  securepdu gateway --listen 0.0.0.0:104 --to [2001:db8::b]:2762 --out-tls --out-ca ca.pem \\\n"
+        "      --out-cert gw-a.pem --out-key gw-a.key\n"
+        "  securepdu gateway --listen [::]:2762 --in-tls --in-cert gw-b.pem --in-key gw-b.key --in-ca ca.pem \\\n"
+        "      --allow-cert-cn gw-a --to 10.0.0.5:104\n"
+        "  securepdu gateway --config gateway.toml      (several [[route]] tables; see securepdu.gateway.load_config)\n\n"
+        "Routes by called AE title; refuses with the A-ASSOCIATE-RJ that fits (no route 1/1/7, calling AE 1/1/3,\n"
+        "address or certificate 1/1/1, onward peer unreachable 2/1/1). Prints one line per association and the\n"
+        "counters per route when stopped (Ctrl-C or SIGTERM).",
+    )
+    gateway.add_argument("--listen", metavar="ADDR:PORT", help="where to listen, e.g. 0.0.0.0:104 or [::]:2762")
+    gateway.add_argument("--to", metavar="HOST:PORT", help="the onward peer (one route for every called AE title)")
+    gateway.add_argument("--to-aet", type=_ae_title, metavar="AET", help="called AE title onward (default: the one called)")
+    gateway.add_argument("--called-aet", type=_ae_title, metavar="AET", help="serve only this called AE title (others: 1/1/7)")
+    gateway.add_argument("--config", metavar="FILE", help="TOML file with listen, [tls] and [[route]] tables")
+    gateway.add_argument("-pdu", "--max-pdu", type=_max_pdu, default=None, metavar="N", help="largest PDU we accept on either side (default: 262144)")
+    gpol = gateway.add_argument_group("policy")
+    gpol.add_argument("--allow-aet", action="append", type=_ae_title, metavar="AET", help="accept only this calling AE title (repeatable)")
+    gpol.add_argument("--allow-net", action="append", type=_network, metavar="CIDR", help="accept only peers in this network (repeatable)")
+    gpol.add_argument("--allow-cert-cn", action="append", metavar="CN", help="accept only client certificates with this common name (repeatable)")
+    gin = gateway.add_argument_group("TLS on the listening side")
+    gin.add_argument("--in-tls", action="store_true", help="accept TLS only")
+    gin.add_argument("--in-cert", metavar="FILE", help="the gateway's certificate chain (PEM)")
+    gin.add_argument("--in-key", metavar="FILE", help="its private key (PEM)")
+    gin.add_argument("--in-ca", metavar="FILE", help="CA for client certificates (then required)")
+    gout = gateway.add_argument_group("TLS on the onward side")
+    gout.add_argument("--out-tls", action="store_true", help="connect onward with TLS")
+    gout.add_argument("--out-cert", metavar="FILE", help="our client certificate chain (PEM), for mutual TLS")
+    gout.add_argument("--out-key", metavar="FILE", help="its private key (PEM)")
+    gout.add_argument("--out-ca", metavar="FILE", help="CA that issued the onward peer's certificate")
+    gout.add_argument("--out-server-name", metavar="NAME", help="check the onward certificate against NAME instead of HOST")
+    integrity_args(gateway)
+    gateway.set_defaults(func=_cmd_gateway)
 
     verify = add(
         "verify",

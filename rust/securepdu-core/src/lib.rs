@@ -30,6 +30,7 @@ pub mod association;
 pub mod codec;
 pub mod conn;
 pub mod dimse;
+pub mod gateway;
 pub mod integrity;
 pub mod part10;
 pub mod pdu;

@@ -7,6 +7,7 @@
 mod demo;
 mod error;
 mod fsm;
+mod gateway;
 mod integrity;
 mod net;
 mod pdu;
@@ -86,5 +87,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<net::FileMeta>()?;
     m.add_class::<net::ScuAssociationPy>()?;
     m.add_class::<net::StorageServer>()?;
+    m.add_class::<gateway::Gateway>()?;
     Ok(())
 }

@@ -35,7 +35,7 @@ use securepdu_core::integrity::to_hex;
 
 /// A PDU trace that calls `callable(peer, line)` (e.g. a logger at DEBUG),
 /// holding the GIL only for that call.
-fn trace_hook(callable: Option<Py<PyAny>>) -> Option<TraceHook> {
+pub(crate) fn trace_hook(callable: Option<Py<PyAny>>) -> Option<TraceHook> {
     let callable = Arc::new(callable?);
     Some(TraceHook::new(move |t| {
         let peer = t.peer.map(|p| p.to_string()).unwrap_or_default();
@@ -48,7 +48,7 @@ fn trace_hook(callable: Option<Py<PyAny>>) -> Option<TraceHook> {
     }))
 }
 
-fn duration(seconds: f64, name: &str) -> Result<Duration, Error> {
+pub(crate) fn duration(seconds: f64, name: &str) -> Result<Duration, Error> {
     Duration::try_from_secs_f64(seconds).map_err(|_| {
         Error::from(NetError::InvalidArgument(format!(
             "{name} must be a non-negative number of seconds"
@@ -73,7 +73,7 @@ fn profile(d: &Bound<'_, PyDict>) -> PyResult<TlsProfile> {
 }
 
 /// A client configuration from `TLSConfig._client_options()`.
-fn tls_client(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<TlsClient> {
+pub(crate) fn tls_client(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<TlsClient> {
     let options = TlsClientOptions {
         ca_file: opt(d, "ca")?,
         use_system_roots: opt(d, "use_system_roots")?.unwrap_or(false),
@@ -90,7 +90,7 @@ fn tls_client(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<TlsClient> {
 }
 
 /// A server configuration from `TLSConfig._server_options()`.
-fn tls_server(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<TlsServer> {
+pub(crate) fn tls_server(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<TlsServer> {
     let (Some(cert), Some(key)) = (opt::<PathBuf>(d, "cert")?, opt::<PathBuf>(d, "key")?) else {
         return Err(Error::from(NetError::Tls(TlsError::Other(
             "a TLS server needs a certificate and a key".into(),
@@ -108,7 +108,7 @@ fn tls_server(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<TlsServer> {
         .map_err(|e| Error::from(NetError::Tls(e)))?)
 }
 
-fn addr_tuple(addr: SocketAddr) -> (String, u16) {
+pub(crate) fn addr_tuple(addr: SocketAddr) -> (String, u16) {
     (addr.ip().to_string(), addr.port())
 }
 

@@ -236,8 +236,10 @@ impl Inner {
                 c.objects.fetch_add(record.objects, Ordering::Relaxed);
                 c.bytes.fetch_add(record.bytes, Ordering::Relaxed);
                 let failed = u64::from(record.outcome.is_failure());
-                c.failures
-                    .fetch_add(failed.saturating_add(record.failed_objects), Ordering::Relaxed);
+                c.failures.fetch_add(
+                    failed.saturating_add(record.failed_objects),
+                    Ordering::Relaxed,
+                );
             }
             None => {
                 self.unrouted.fetch_add(1, Ordering::Relaxed);

@@ -138,8 +138,7 @@ pub fn admit(
     subject: Option<&str>,
     calling_ae: &str,
 ) -> Result<(), Refusal> {
-    if !route.allowed_networks.is_empty()
-        && !route.allowed_networks.iter().any(|n| n.contains(ip))
+    if !route.allowed_networks.is_empty() && !route.allowed_networks.iter().any(|n| n.contains(ip))
     {
         // Table 9-21 has no reason for an address; the log says which.
         return Err(permanent(
@@ -164,7 +163,10 @@ pub fn admit(
     }
     let calling = calling_ae.trim();
     if !route.allowed_calling_aes.is_empty()
-        && !route.allowed_calling_aes.iter().any(|a| a.trim() == calling)
+        && !route
+            .allowed_calling_aes
+            .iter()
+            .any(|a| a.trim() == calling)
     {
         return Err(permanent(
             3,
@@ -185,7 +187,10 @@ mod tests {
         let mut pacs = Route::to("pacs", "10.0.0.5", 104);
         pacs.called_ae = Some("PACS".into());
         pacs.allowed_calling_aes = vec!["CT1".into()];
-        pacs.allowed_networks = vec!["192.0.2.0/24".parse().unwrap(), "2001:db8::/32".parse().unwrap()];
+        pacs.allowed_networks = vec![
+            "192.0.2.0/24".parse().unwrap(),
+            "2001:db8::/32".parse().unwrap(),
+        ];
         let mut lab = Route::to("lab", "::1", 11112);
         lab.called_ae = Some("LAB".into());
         lab.allowed_cert_cns = vec!["site-b".into()];
@@ -223,7 +228,11 @@ mod tests {
         assert!(admit(lab, ok, Some("O=Hospital,CN=site-b"), "ANY").is_ok());
         for subject in [None, Some("CN=site-c"), Some("O=NoCn")] {
             let r = admit(lab, ok, subject, "ANY").unwrap_err();
-            assert_eq!((r.rj.result, r.rj.source, r.rj.reason), (1, 1, 1), "{subject:?}");
+            assert_eq!(
+                (r.rj.result, r.rj.source, r.rj.reason),
+                (1, 1, 1),
+                "{subject:?}"
+            );
         }
         let r = onward_unavailable("down".into());
         assert_eq!((r.rj.result, r.rj.source, r.rj.reason), (2, 1, 1));
