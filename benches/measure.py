@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benches.data import DataSet, verify
-from benches.peers import ROOT, Scp, Secrets, child_env, free_port, scp_command, storescu_command
+from benches.peers import ROOT, Scp, Secrets, child_env, free_port, netns_prefix, scp_command, storescu_command
 
 #: SCU names beside the stacks: dcmtk's storescu with TCP_NODELAY=1, or with Nagle on.
 STORESCU, STORESCU_NAGLE = "dcmtk", "dcmtk-nagle"
@@ -31,6 +31,20 @@ class Sample:
     tls: str  # negotiated TLS version and suite, when the SCU can tell
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where a run's processes live when not all in ours (benches/paper): the SCU's and
+    the SCP's network namespaces ("" = ours), and the SCP's own address and port when
+    the SCU reaches it through something else (a gateway pair): then the SCU connects
+    to the cell's host at ``port``. Port 0 picks a free one on the cell's host."""
+
+    scu_ns: str = ""
+    scp_ns: str = ""
+    scp_host: str = ""  # "" = the cell's host
+    scp_port: int = 0  # 0 = the port the SCU connects to
+    port: int = 0
+
+
 @dataclass
 class Cell:
     """One SCU -> SCP pair in one security mode, on one address, with one data set."""
@@ -41,6 +55,7 @@ class Cell:
     host: str
     data: str
     parallel: int = 1  # associations at once (securepdu SCU only)
+    place: Place = Place()
     skip: str = ""  # why the cell is not run ("" runs it)
     samples: list[Sample] = field(default_factory=list)
     error: str = ""
@@ -84,11 +99,12 @@ def shown(argv: list[str], env: dict[str, str], port: int, files: list[Path], ct
     return " ".join(words).replace(str(ctx.scratch), "$RUN")
 
 
-def run_python_scu(job: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    """``python -m benches.scu`` on a job file; its JSON answer."""
+def run_python_scu(job: dict[str, Any], ctx: Context, ns: str = "") -> dict[str, Any]:
+    """``python -m benches.scu`` on a job file, in network namespace ``ns``; its JSON answer."""
     path = ctx.scratch / "job.json"
     path.write_text(json.dumps({**job, "secrets": str(ctx.secrets.folder), "timeout": ctx.timeout}))
-    done = subprocess.run([sys.executable, "-m", "benches.scu", str(path)], capture_output=True, text=True,
+    argv = [*netns_prefix(ns), sys.executable, "-m", "benches.scu", str(path)]
+    done = subprocess.run(argv, capture_output=True, text=True,
                           timeout=ctx.timeout + 30, env=child_env(), cwd=ROOT)
     if done.returncode != 0 or not done.stdout.strip():
         raise RuntimeError(f"SCU exited with {done.returncode}: {done.stderr[-1500:]}")
@@ -102,6 +118,7 @@ def run_storescu(cell: Cell, port: int, files: list[Path], ctx: Context) -> dict
     """storescu as a whole process (start-up included: a few ms). Its CPU time is the
     growth of our children's rusage: the driver reaps no other child meanwhile."""
     argv, env = storescu_command(cell.mode, cell.host, port, files, ctx.secrets, nodelay=cell.scu == STORESCU)
+    argv = netns_prefix(cell.place.scu_ns) + argv  # `ip netns exec` execs: the rusage below is storescu's
     if not cell.samples:
         cell.commands.append(shown(argv, env, port, files, ctx))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -118,24 +135,25 @@ def run_storescu(cell: Cell, port: int, files: list[Path], ctx: Context) -> dict
 def run_once(cell: Cell, data: DataSet, ctx: Context, *, first: bool) -> Sample:
     """One run of ``cell``: a fresh SCP and output folder, the SCU, the readings and
     the check that every object arrived (byte for byte on a sample in the first run)."""
-    port = free_port(cell.host)
+    port, scp_host, scp_port = endpoints(cell.place, cell.host)
     out = ctx.scratch / "recv"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
-    argv, env = scp_command(cell.scp, cell.mode, cell.host, port, out, ctx.secrets,
+    argv, env = scp_command(cell.scp, cell.mode, scp_host, scp_port, out, ctx.secrets,
                             max_associations=max(cell.parallel, 32), nodelay=cell.scu != STORESCU_NAGLE)
+    argv = netns_prefix(cell.place.scp_ns) + argv
     files = data.files
     if first:
         cell.commands = [shown(argv, env, port, files, ctx)]
     try:
-        scp = Scp(argv, port, env, ctx.scratch / "scp.log")
+        scp = Scp(argv, scp_port, env, ctx.scratch / "scp.log")
         try:
             if cell.scu in (STORESCU, STORESCU_NAGLE):
                 scu = run_storescu(cell, port, files, ctx)
             else:
                 job = {"kind": "store", "stack": cell.scu, "mode": cell.mode, "host": cell.host, "port": port,
                        "files": [str(f) for f in files], "parallel": cell.parallel}
-                scu = run_python_scu(job, ctx)
+                scu = run_python_scu(job, ctx, cell.place.scu_ns)
             scp_cpu, rss = scp.readings()
         finally:
             scp.stop()
@@ -145,16 +163,22 @@ def run_once(cell: Cell, data: DataSet, ctx: Context, *, first: bool) -> Sample:
     return Sample(scu["seconds"], scu["cpu"] + scp_cpu, rss, scu["tls"])
 
 
-def run_echo(stack: str, mode: str, host: str, reps: int, ctx: Context) -> list[float]:
+def endpoints(place: Place, host: str) -> tuple[int, str, int]:
+    """(port the SCU connects to, the SCP's address, the SCP's port) of a run on ``host``."""
+    port = place.port or free_port(host)
+    return port, place.scp_host or host, place.scp_port or port
+
+
+def run_echo(stack: str, mode: str, host: str, reps: int, ctx: Context, place: Place = Place()) -> list[float]:
     """Latencies (ms) of ``reps`` associate + C-ECHO + release, timed in the SCU process."""
-    port = free_port(host)
+    port, scp_host, scp_port = endpoints(place, host)
     out = ctx.scratch / "recv-echo"
     out.mkdir(exist_ok=True)
-    argv, env = scp_command(stack, mode, host, port, out, ctx.secrets)
-    scp = Scp(argv, port, env, ctx.scratch / "scp.log")
+    argv, env = scp_command(stack, mode, scp_host, scp_port, out, ctx.secrets)
+    scp = Scp(netns_prefix(place.scp_ns) + argv, scp_port, env, ctx.scratch / "scp.log")
     try:
         job = {"kind": "echo", "stack": stack, "mode": mode, "host": host, "port": port, "reps": reps}
-        return list(run_python_scu(job, ctx)["latencies_ms"])
+        return list(run_python_scu(job, ctx, place.scu_ns)["latencies_ms"])
     finally:
         scp.stop()
         shutil.rmtree(out, ignore_errors=True)

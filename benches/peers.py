@@ -53,13 +53,14 @@ def _write_private(path: Path, text: str) -> None:
         f.write(text)
 
 
-def make_secrets(folder: Path) -> Secrets:
-    """The CA, server (127.0.0.1, ::1) and client certificates made by securepdu's core,
-    an integrity key and the two OpenSSL pins, in a new folder."""
+def make_secrets(folder: Path, pki: dict[str, str] | None = None) -> Secrets:
+    """The CA, server (127.0.0.1, ::1) and client certificates made by securepdu's core
+    (or ``pki``: the same five PEM texts, e.g. for a server with other addresses), an
+    integrity key and the two OpenSSL pins, in a new folder."""
     from securepdu import _core
 
     folder.mkdir(mode=0o700)
-    for name, text in dict(_core.demo_pki()).items():
+    for name, text in (pki or dict(_core.demo_pki())).items():
         _write_private(folder / f"{name}.pem", text)
     key = folder / "integrity.key"
     _write_private(key, f"bench:{secrets.token_hex(32)}\n")
@@ -77,9 +78,10 @@ def free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
-def listening(port: int) -> bool:
-    """Whether something listens on ``port`` (IPv4 or IPv6), from /proc/net."""
-    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+def listening(port: int, pid: int | str = "self") -> bool:
+    """Whether something listens on ``port`` (IPv4 or IPv6) in the network namespace
+    of process ``pid`` (default ours), from /proc/PID/net."""
+    for name in (f"/proc/{pid}/net/tcp", f"/proc/{pid}/net/tcp6"):
         try:
             lines = Path(name).read_text().splitlines()[1:]
         except OSError:
@@ -89,6 +91,20 @@ def listening(port: int) -> bool:
             if len(parts) > 3 and parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
                 return True
     return False
+
+
+def netns_prefix(ns: str) -> list[str]:
+    """The argv prefix running a command in network namespace ``ns`` ("" = ours)."""
+    return ["ip", "netns", "exec", ns] if ns else []
+
+
+def split_mode(mode: str) -> tuple[str, bool]:
+    """(transport mode, integrity on) of a security mode: "integrity" is integrity over
+    plain TCP, "tls13+integrity" integrity over TLS 1.3, anything else no integrity."""
+    if mode == "integrity":
+        return "plain", True
+    transport, plus, extra = mode.partition("+")
+    return transport, plus == "+" and extra == "integrity"
 
 
 def child_env(extra: dict[str, str] | None = None, *, drop: tuple[str, ...] = ()) -> dict[str, str]:
@@ -129,7 +145,8 @@ class Scp:
         with open(log, "wb") as err:
             self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=ROOT)
         deadline = time.monotonic() + START_TIMEOUT
-        while not listening(port):
+        # Asked in the child's own network namespace: it may run under `ip netns exec`.
+        while not listening(port, self.proc.pid):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{Path(argv[0]).name} exited with {self.proc.returncode}: {self._stderr()}")
             if time.monotonic() > deadline:
@@ -199,13 +216,14 @@ def scp_command(stack: str, mode: str, host: str, port: int, out: Path, sec: Sec
                 "--output-dir", str(out)]
         if max_associations:
             argv += ["--max-associations", str(max_associations)]
+        mode, integrity = split_mode(mode)
         if mode in TLS_MODES:
             argv += ["--tls", "--cert", sec.pem("server_cert"), "--key", sec.pem("server_key")]
             if mode != "tls12":
                 argv.append("--tls13-only")  # TLS 1.2 is pinned by the client's suite
             if mode == "mtls":
                 argv += ["--ca", sec.pem("ca_cert")]
-        if mode == "integrity":
+        if integrity:
             argv += ["--integrity-key", str(sec.integrity_key), "--integrity", "required"]
         return argv, child_env()
     if stack.startswith("pynetdicom"):

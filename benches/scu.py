@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benches.peers import SCP_AET, SCU_AET, TLS12_SUITE
+from benches.peers import SCP_AET, SCU_AET, TLS12_SUITE, split_mode
 
 Job = dict[str, Any]
 VERIFICATION = "1.2.840.10008.1.1"
@@ -38,18 +38,20 @@ def securepdu_options(job: Job) -> dict[str, Any]:
     import securepdu
     from securepdu.tls import TLSConfig
 
-    mode, folder = job["mode"], Path(job["secrets"])
+    (mode, integrity), folder = split_mode(job["mode"]), Path(job["secrets"])
     ca = folder / "ca_cert.pem"
+    options: dict[str, Any] = {}
     if mode == "tls12":
-        return {"tls": TLSConfig(ca=ca, ciphers=[TLS12_SUITE])}  # a TLS 1.2 suite only: TLS 1.2
-    if mode == "tls13":
-        return {"tls": TLSConfig(ca=ca, min_version="1.3")}
-    if mode == "mtls":
-        return {"tls": TLSConfig(cert=folder / "client_cert.pem", key=folder / "client_key.pem", ca=ca,
-                                 min_version="1.3")}
-    if mode == "integrity":
-        return {"integrity": "required", "integrity_key": securepdu.IntegrityKey.from_file(folder / "integrity.key")}
-    return {}
+        options["tls"] = TLSConfig(ca=ca, ciphers=[TLS12_SUITE])  # a TLS 1.2 suite only: TLS 1.2
+    elif mode == "tls13":
+        options["tls"] = TLSConfig(ca=ca, min_version="1.3")
+    elif mode == "mtls":
+        options["tls"] = TLSConfig(cert=folder / "client_cert.pem", key=folder / "client_key.pem", ca=ca,
+                                   min_version="1.3")
+    if integrity:
+        options |= {"integrity": "required",
+                    "integrity_key": securepdu.IntegrityKey.from_file(folder / "integrity.key")}
+    return options
 
 
 def client_context(job: Job) -> ssl.SSLContext | None:
@@ -94,7 +96,7 @@ def store_securepdu(job: Job) -> dict[str, Any]:
             results = securepdu.send(job["host"], job["port"], share, called_ae=SCP_AET, calling_ae=SCU_AET,
                                      dimse_timeout=job["timeout"], **options)
             failures.extend(str(r.error or r.status) for r in results if not r.ok)
-            if job["mode"] == "integrity":
+            if split_mode(job["mode"])[1]:
                 failures.extend("no integrity tag" for r in results if not getattr(r, "integrity_tag", None))
         except Exception as exc:  # noqa: BLE001 - counted and reported by the driver
             failures.append(f"{type(exc).__name__}: {exc}")

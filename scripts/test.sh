@@ -48,6 +48,10 @@ step "Python: stubs match the compiled module; the package type-checks"
 step "Benchmarks: the quick mode runs every stack and security mode once (it checks that every object arrives, nothing about time)"
 bench_results=$(mktemp -d)
 .venv/bin/python benches/run.py --quick --results "$bench_results"
+
+step "The paper's experiment, quick mode: network namespaces, IPv4/IPv6/mixed x none/TLS/IPsec/WireGuard/gateway pair (needs root; nothing about time)"
+bash scripts/install-paper.sh
+.venv/bin/python -m benches.paper --quick --results "$bench_results"
 rm -rf "$bench_results"
 
 echo
