@@ -1,11 +1,11 @@
 //! One relayed association: admission, the onward association, then DIMSE
 //! messages both ways on one thread.
 //!
-//! Both connections are driven from this thread. It blocks on the side it
-//! expects to hear from (the sender while a request streams in, the receiver
-//! while an answer is due) in short slices, and peeks at the other side's
-//! socket without blocking between slices, so an A-ABORT or an early answer is
-//! never stuck behind the busy side.
+//! Both connections are driven from this thread. It waits on both sockets at
+//! once (poll(2)) and serves whichever has input, after any input TLS has
+//! buffered above a socket, alternating when both do: a windowed sender's next
+//! object never waits behind the answer to its last one, and an A-ABORT or an
+//! early answer is never stuck behind the busy side.
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
@@ -36,7 +36,7 @@ use crate::transport;
 use super::policy::{admit, onward_unavailable, select_route, Refusal, Route};
 use super::{AssociationRecord, Inner, Outcome, POLL};
 
-/// Longest block on one side while the other may have something to say.
+/// Longest wait for either side before the timers are looked at again.
 const SLICE: Duration = Duration::from_millis(10);
 
 /// How long a side found readable is read (it has bytes, so this is short).
@@ -649,36 +649,60 @@ impl Relay<'_> {
                     return self.abort_both("the gateway is shutting down".into());
                 }
             }
-            // The side we expect to hear from blocks; the other is peeked at.
-            let expect_out =
-                self.releasing || (self.outstanding > 0 && self.up.reassembler.is_idle());
-            let first = if expect_out != flip {
-                Side::Out
-            } else {
-                Side::In
+            // Serve whichever side has something to say: a windowed sender's
+            // next object must not wait behind the answer to its last one.
+            let side = match self.ready_side(flip) {
+                Ok(Some(side)) => side,
+                // Nothing within the slice: look at the timers again.
+                Ok(None) => continue,
+                Err(e) => return self.abort_both(format!("cannot wait for the peers: {e}")),
             };
-            let second = first.other();
-            let (side, wait) = if readable(self.conn(second).stream()) {
-                (second, READY_WAIT)
-            } else {
-                (first, SLICE)
-            };
-            match self.conn(side).wait_indication(Some(after(now, wait))) {
+            // Alternate when both have input, so neither direction starves.
+            flip = !flip;
+            match self
+                .conn(side)
+                .wait_indication(Some(after(now, READY_WAIT)))
+            {
                 Ok(Some(ind)) => {
                     last_rx = Instant::now();
-                    flip = false;
                     if let Some(outcome) = self.on_indication(side, ind) {
                         return outcome;
                     }
                 }
-                // Nothing from the expected side: block on the other one next,
-                // so data a TLS session buffered there is never left waiting.
-                Ok(None) => flip = !flip,
+                // Part of a PDU so far; the rest comes with the next wake-up.
+                Ok(None) => {}
                 Err(e) => {
                     return self.abort_both(format!("{} is gone: {e}", side.name()));
                 }
             }
         }
+    }
+
+    /// The side with input: first what TLS buffered above a socket (a poll
+    /// would not see it), then whichever socket becomes readable within
+    /// [`SLICE`]. `first_out` says which side goes first when both have input.
+    fn ready_side(&mut self, first_out: bool) -> std::io::Result<Option<Side>> {
+        let order = if first_out {
+            [Side::Out, Side::In]
+        } else {
+            [Side::In, Side::Out]
+        };
+        for side in order {
+            if self.conn(side).stream_mut().has_buffered_input() {
+                return Ok(Some(side));
+            }
+        }
+        let (inbound, onward) = wait_readable(
+            self.inbound.stream().tcp(),
+            self.onward.stream().tcp(),
+            SLICE,
+        )?;
+        Ok(match (inbound, onward) {
+            (true, true) => Some(order[0]),
+            (true, false) => Some(Side::In),
+            (false, true) => Some(Side::Out),
+            (false, false) => None,
+        })
     }
 
     /// Handles one indication; `Some` when the association is over.
@@ -874,12 +898,41 @@ fn send_data(
     Ok(())
 }
 
-/// Whether the stream's socket has bytes (or EOF) to read, without blocking.
-fn readable(stream: &Stream) -> bool {
-    let tcp = match stream {
-        Stream::Plain(s) => s,
-        Stream::Tls(t) => t.tcp(),
+/// Waits up to `timeout` until either socket has bytes (or EOF, or an error)
+/// to read; which ones do.
+#[cfg(target_os = "linux")]
+fn wait_readable(a: &TcpStream, b: &TcpStream, timeout: Duration) -> std::io::Result<(bool, bool)> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let timeout = Timespec {
+        tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(timeout.subsec_nanos()),
     };
+    let wanted = PollFlags::IN;
+    let mut fds = [PollFd::new(a, wanted), PollFd::new(b, wanted)];
+    match poll(&mut fds, Some(&timeout)) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let ready = |fd: &PollFd<'_>| !fd.revents().is_empty();
+    Ok((
+        fds.first().is_some_and(ready),
+        fds.get(1).is_some_and(ready),
+    ))
+}
+
+/// Without poll(2) here: a non-blocking peek at each socket, and a short
+/// sleep when neither has anything.
+#[cfg(not(target_os = "linux"))]
+fn wait_readable(a: &TcpStream, b: &TcpStream, timeout: Duration) -> std::io::Result<(bool, bool)> {
+    let ready = (peek_readable(a), peek_readable(b));
+    if ready == (false, false) {
+        std::thread::sleep(timeout.min(Duration::from_millis(1)));
+    }
+    Ok(ready)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn peek_readable(tcp: &TcpStream) -> bool {
     if tcp.set_nonblocking(true).is_err() {
         return true;
     }

@@ -318,6 +318,19 @@ impl TlsStream {
             .map_err(|e| TlsError::Other(format!("TLS exporter: {e}")))
     }
 
+    /// Whether input is waiting here that a poll of the socket would not show:
+    /// socket bytes read ahead into our buffer, or records rustls has
+    /// decrypted but nobody has read yet.
+    pub fn has_buffered_input(&mut self) -> bool {
+        if !self.input.is_empty() {
+            return true;
+        }
+        // An error here shows up, with its alert, on the next read.
+        self.conn
+            .process_new_packets()
+            .map_or(true, |state| state.plaintext_bytes_to_read() > 0)
+    }
+
     /// The underlying socket.
     pub fn tcp(&self) -> &TcpStream {
         &self.sock
@@ -422,6 +435,25 @@ pub enum Stream {
     Plain(TcpStream),
     /// TLS over TCP.
     Tls(Box<TlsStream>),
+}
+
+impl Stream {
+    /// The TCP socket underneath.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(t) => t.tcp(),
+        }
+    }
+
+    /// Whether input is buffered above the socket (TLS only), where polling
+    /// the socket would not see it.
+    pub fn has_buffered_input(&mut self) -> bool {
+        match self {
+            Stream::Plain(_) => false,
+            Stream::Tls(t) => t.has_buffered_input(),
+        }
+    }
 }
 
 impl Stream {
