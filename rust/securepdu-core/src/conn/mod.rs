@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -415,6 +416,35 @@ impl<S: Transport> Connection<S> {
     /// Whether the association is over (the machine returned to Sta1).
     pub fn is_finished(&self) -> bool {
         self.finished
+    }
+
+    /// As acceptor: waits for the A-ASSOCIATE-RQ, which ARTIM bounds. Looks at
+    /// `stop` every `poll`; when it is set, aborts and returns `None`, as it
+    /// does when the connection fails or ARTIM expires.
+    pub fn wait_request(&mut self, poll: Duration, stop: &AtomicBool) -> Option<AssociateRq> {
+        loop {
+            match self.wait_indication(Instant::now().checked_add(poll)) {
+                Ok(Some(Indication::AssociateRequest(rq))) => return Some(*rq),
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    if stop.load(Ordering::SeqCst) {
+                        self.abort();
+                        return None;
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Waits until the peer closes the connection or ARTIM expires (after an
+    /// A-ASSOCIATE-RJ or A-RELEASE-RP, PS3.8 Sta13).
+    pub fn wait_closed(&mut self) {
+        while !self.finished {
+            if self.wait_indication(None).is_err() {
+                return;
+            }
+        }
     }
 
     /// Carries out every pending output: writes bytes, connects (the stream is

@@ -386,27 +386,12 @@ impl Gateway {
     /// Accepts connections until shutdown, one thread per association; returns
     /// once they have ended (waiting at most the ACSE timeout for them).
     pub fn serve(&self) -> Result<(), NetError> {
-        while !self.inner.shutdown.load(Ordering::SeqCst) {
-            match self.listener.accept() {
-                Ok((stream, addr)) => {
-                    if self.inner.shutdown.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    self.dispatch(stream, transport::normalize_addr(addr));
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock
-                            | std::io::ErrorKind::TimedOut
-                            | std::io::ErrorKind::Interrupted
-                            | std::io::ErrorKind::ConnectionAborted
-                            | std::io::ErrorKind::ConnectionReset
-                    ) => {}
-                Err(_) => std::thread::sleep(Duration::from_millis(50)),
-            }
-            lock(&self.inner.threads).retain(|t| !t.is_finished());
-        }
+        transport::accept_until(
+            &self.listener,
+            &self.inner.shutdown,
+            |stream, peer| self.dispatch(stream, peer),
+            || lock(&self.inner.threads).retain(|t| !t.is_finished()),
+        );
         let deadline = Instant::now()
             .checked_add(self.inner.config.timeouts.acse)
             .and_then(|d| d.checked_add(Duration::from_secs(1)));

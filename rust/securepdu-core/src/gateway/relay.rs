@@ -48,36 +48,10 @@ fn after(now: Instant, d: Duration) -> Instant {
         .unwrap_or(now)
 }
 
-/// Waits for the A-ASSOCIATE-RQ (ARTIM bounds the wait).
-fn wait_request(conn: &mut Connection<Stream>, inner: &Inner) -> Option<AssociateRq> {
-    loop {
-        match conn.wait_indication(Some(after(Instant::now(), POLL))) {
-            Ok(Some(Indication::AssociateRequest(rq))) => return Some(*rq),
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                if inner.shutdown.load(Ordering::SeqCst) {
-                    conn.abort();
-                    return None;
-                }
-            }
-            Err(_) => return None,
-        }
-    }
-}
-
-/// Waits until the peer closes the connection or ARTIM expires.
-fn wait_closed(conn: &mut Connection<Stream>) {
-    while !conn.is_finished() {
-        if conn.wait_indication(None).is_err() {
-            return;
-        }
-    }
-}
-
 fn reject(conn: &mut Connection<Stream>, rj: AssociateRj) {
     let now = Instant::now();
     if conn.association_mut().reject(rj, now).is_ok() && conn.flush(now).is_ok() {
-        wait_closed(conn);
+        conn.wait_closed();
     }
 }
 
@@ -112,7 +86,7 @@ pub(super) fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Inner
     {
         return;
     }
-    let Some(rq) = wait_request(&mut inbound, inner) else {
+    let Some(rq) = inbound.wait_request(POLL, &inner.shutdown) else {
         return;
     };
     let mut record = AssociationRecord {
@@ -738,7 +712,7 @@ impl Relay<'_> {
                         "the A-RELEASE-RP could not be sent to the caller".into(),
                     ));
                 }
-                wait_closed(self.inbound);
+                self.inbound.wait_closed();
                 Some(Outcome::Released)
             }
             Indication::ReleaseRequest | Indication::ReleaseCollision { .. } => {

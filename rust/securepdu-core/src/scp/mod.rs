@@ -538,28 +538,12 @@ impl Server {
     /// after shutdown once the association threads have ended (waiting at most
     /// the ACSE timeout for them).
     pub fn serve(&self) -> Result<(), NetError> {
-        while !self.inner.shutdown.load(Ordering::SeqCst) {
-            match self.listener.accept() {
-                Ok((stream, addr)) => {
-                    if self.inner.shutdown.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    self.dispatch(stream, transport::normalize_addr(addr));
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock
-                            | std::io::ErrorKind::TimedOut
-                            | std::io::ErrorKind::Interrupted
-                            | std::io::ErrorKind::ConnectionAborted
-                            | std::io::ErrorKind::ConnectionReset
-                    ) => {}
-                // Out of file descriptors and the like: back off, keep serving.
-                Err(_) => std::thread::sleep(Duration::from_millis(50)),
-            }
-            self.reap();
-        }
+        transport::accept_until(
+            &self.listener,
+            &self.inner.shutdown,
+            |stream, peer| self.dispatch(stream, peer),
+            || self.reap(),
+        );
         // Refuse new connections at once (they get a reset) rather than leave
         // them in the backlog, unanswered, until the process exits.
         let _ = SockRef::from(&self.listener).shutdown(std::net::Shutdown::Both);
@@ -708,34 +692,6 @@ fn acceptor(config: &ScpConfig, artim: Duration) -> Association {
     })
 }
 
-/// Waits for the A-ASSOCIATE-RQ (ARTIM bounds the wait).
-fn wait_request(conn: &mut Connection<Stream>, inner: &Inner) -> Option<AssociateRq> {
-    loop {
-        let slice = Instant::now().checked_add(POLL);
-        match conn.wait_indication(slice) {
-            Ok(Some(Indication::AssociateRequest(rq))) => return Some(*rq),
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                if inner.shutdown.load(Ordering::SeqCst) {
-                    conn.abort();
-                    return None;
-                }
-            }
-            Err(_) => return None,
-        }
-    }
-}
-
-/// Waits until the peer closes the connection or ARTIM expires.
-fn wait_closed(conn: &mut Connection<Stream>) {
-    while !conn.is_finished() {
-        match conn.wait_indication(None) {
-            Ok(_) => {}
-            Err(_) => return,
-        }
-    }
-}
-
 /// Answers one association beyond a limit: A-ASSOCIATE-RJ rejected-transient,
 /// service-provider (presentation), local-limit-exceeded. A slow peer gets
 /// [`REJECT_TIMEOUT`] for its request and for closing after the answer.
@@ -751,7 +707,7 @@ fn reject_busy(stream: TcpStream, peer: SocketAddr, inner: &Inner, why: &str) {
     if conn.association_mut().transport_accepted(now).is_err() {
         return;
     }
-    let Some(rq) = wait_request(&mut conn, inner) else {
+    let Some(rq) = conn.wait_request(POLL, &inner.shutdown) else {
         return;
     };
     let rj = AssociateRj {
@@ -764,7 +720,7 @@ fn reject_busy(stream: TcpStream, peer: SocketAddr, inner: &Inner, why: &str) {
         let h = &inner.handler;
         h.on_association(peer, &rq.calling_ae, &rq.called_ae, false);
         h.on_refused(peer, &rq.calling_ae, &rq.called_ae, why);
-        wait_closed(&mut conn);
+        conn.wait_closed();
     }
 }
 
@@ -1107,7 +1063,7 @@ fn establish(
     inner: &Inner,
 ) -> Option<Accepted> {
     let config = &inner.config;
-    let rq = wait_request(conn, inner)?;
+    let rq = conn.wait_request(POLL, &inner.shutdown)?;
     let negotiated = access::admit(config, inner.handler.as_ref(), peer, &rq, peer_certificate)
         .and_then(|user_identity| {
             let (mut ac, contexts) = negotiate(&rq, config).map_err(|rj| {
@@ -1158,7 +1114,7 @@ fn establish(
                 let h = &inner.handler;
                 h.on_association(peer, &rq.calling_ae, &rq.called_ae, false);
                 h.on_refused(peer, &rq.calling_ae, &rq.called_ae, &why);
-                wait_closed(conn);
+                conn.wait_closed();
             }
             None
         }
@@ -1295,7 +1251,7 @@ impl Session {
                     if self.conn.association_mut().respond_release(now).is_ok()
                         && self.conn.flush(now).is_ok()
                     {
-                        wait_closed(&mut self.conn);
+                        self.conn.wait_closed();
                     }
                     return;
                 }

@@ -17,6 +17,7 @@ use std::io;
 use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, TcpListener, TcpStream, ToSocketAddrs,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
@@ -197,6 +198,40 @@ fn bind(addr: SocketAddr, dual_stack: bool) -> io::Result<TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
     Ok(socket.into())
+}
+
+/// Accepts connections on `listener` until `stop` is set: each goes to
+/// `on_conn` with its peer's address ([`normalize_addr`]ed), and `between` runs
+/// after every wake-up. The listener needs a read timeout (accept honours it on
+/// Linux) for `stop` to be seen while nobody connects.
+pub fn accept_until(
+    listener: &TcpListener,
+    stop: &AtomicBool,
+    mut on_conn: impl FnMut(TcpStream, SocketAddr),
+    mut between: impl FnMut(),
+) {
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, addr)) => {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                on_conn(stream, normalize_addr(addr));
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                        | io::ErrorKind::ConnectionAborted
+                        | io::ErrorKind::ConnectionReset
+                ) => {}
+            // Out of file descriptors and the like: back off, keep serving.
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+        between();
+    }
 }
 
 /// `::ffff:a.b.c.d` (an IPv4 peer on a dual-stack socket) as the IPv4 address it is.
