@@ -10,6 +10,8 @@
 //! [`validate_uid`] keeps a peer's SOP Instance UID from ever becoming a path
 //! other than `<digits and dots>.dcm`.
 
+#[cfg(target_os = "linux")]
+mod direct;
 mod sop_classes;
 
 use std::fs::{self, File, OpenOptions};
@@ -181,13 +183,51 @@ const WRITEBACK_EVERY: u64 = 8 << 20;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Where a partial object's bytes go.
+enum Sink {
+    /// Through the page cache, gathered by a write buffer.
+    Cached(BufWriter<File>),
+    /// Around it, with O_DIRECT (Linux; see `direct.rs` for why).
+    #[cfg(target_os = "linux")]
+    Direct(direct::DirectFile),
+}
+
+impl Sink {
+    /// Opens a new file: with O_DIRECT where the filesystem allows it.
+    fn create_new(path: &Path) -> io::Result<Self> {
+        #[cfg(target_os = "linux")]
+        if let Some(file) = direct::create_new(path)? {
+            return Ok(Self::Direct(direct::DirectFile::new(file)));
+        }
+        let file = OpenOptions::new().write(true).create_new(true).open(path)?;
+        Ok(Self::Cached(BufWriter::with_capacity(WRITE_BUFFER, file)))
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Cached(w) => w.write_all(data),
+            #[cfg(target_os = "linux")]
+            Self::Direct(d) => d.write(data),
+        }
+    }
+
+    /// Everything written, and the file (not yet fsynced).
+    fn into_file(self) -> io::Result<File> {
+        match self {
+            Self::Cached(w) => w.into_inner().map_err(|e| e.into_error()),
+            #[cfg(target_os = "linux")]
+            Self::Direct(d) => d.finish(),
+        }
+    }
+}
+
 /// A received object being written to a temporary file. Dropping it unfinished
 /// removes the temporary file.
 pub struct PartialObject {
     dir: PathBuf,
     temp_path: PathBuf,
     final_name: String,
-    file: Option<BufWriter<File>>,
+    file: Option<Sink>,
     written: u64,
     /// Bytes up to which writeback was started.
     written_back: u64,
@@ -245,15 +285,12 @@ impl PartialObject {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let temp_path = dir.join(format!(".{uid}.{}.{n}.partial", std::process::id()));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp_path)?;
+        let file = Sink::create_new(&temp_path)?;
         let obj = Self {
             dir: dir.to_owned(),
             temp_path,
             final_name,
-            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            file: Some(file),
             written: 0,
             written_back: 0,
             sha256: None,
@@ -283,8 +320,8 @@ impl PartialObject {
     /// still comes from the fsync in [`Self::finish`].
     #[cfg(target_os = "linux")]
     fn start_writeback(&mut self) {
-        let Some(file) = &self.file else {
-            return;
+        let Some(Sink::Cached(file)) = &self.file else {
+            return; // nothing cached to write back
         };
         let in_file = self.written.saturating_sub(file.buffer().len() as u64);
         let len = in_file.saturating_sub(self.written_back);
@@ -358,8 +395,7 @@ impl PartialObject {
     /// renamed, but the rename is durable only once the caller fsyncs the
     /// directory ([`sync_dir`]), which it may do once for several objects.
     pub fn finish_renamed(mut self, sha256: [u8; 32]) -> io::Result<DurableObject> {
-        let writer = self.file.take().ok_or_else(closed)?;
-        let file = writer.into_inner().map_err(|e| e.into_error())?;
+        let file = self.file.take().ok_or_else(closed)?.into_file()?;
         file.sync_all()?;
         drop(file);
         let final_path = self.dir.join(&self.final_name);

@@ -1,0 +1,326 @@
+//! Writing a received object with O_DIRECT (Linux): the bytes go from an
+//! aligned buffer of ours to the device, not through the page cache.
+//!
+//! Why: the object must be on disk before Success anyway, so caching its pages
+//! buys nothing, and the cached path costs the kernel dearly. On this project's
+//! 2-core test machines, 1 GB written and fsynced went at 342 MB/s with 2.4 CPU
+//! seconds through the page cache, and at 1,400 MB/s with 0.1 CPU seconds with
+//! O_DIRECT (see the closing note of issue 7).
+//!
+//! The data gathers in 1 MiB chunks aligned to 4096 bytes (which satisfies any
+//! logical block size up to 4 KiB). A full chunk goes to a writer thread, started
+//! for the object's second chunk, while the next one fills: the receive thread
+//! never waits on the device unless the disk is slower than the network. An object
+//! that fits one chunk (most CT and MR images) is written whole by
+//! [`DirectFile::finish`], which the storage SCP calls on a durability worker.
+//! The unaligned tail is written after O_DIRECT is turned off again on the
+//! descriptor, so the file never holds padding. A filesystem that refuses
+//! O_DIRECT (at open, or with EINVAL on the first write) gets ordinary writes.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rustix::fs::OFlags;
+
+/// Alignment of buffers, offsets and lengths of direct writes.
+const ALIGN: usize = 4096;
+/// Bytes per direct write.
+pub(super) const CHUNK: usize = 1 << 20;
+
+/// Chunks kept for reuse: a fresh one costs 256 page faults or a 1 MiB
+/// memset, per object.
+const POOL_MAX: usize = 8;
+static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// A CHUNK-byte buffer aligned to ALIGN, carved out of a slightly larger
+/// vector (safe code: the vector is never reallocated, so the offset holds).
+/// Dropping it returns the memory to the pool.
+struct Chunk {
+    mem: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl Chunk {
+    fn new() -> Self {
+        let pooled = POOL.lock().ok().and_then(|mut pool| pool.pop());
+        let mem = pooled.unwrap_or_else(|| vec![0u8; CHUNK + ALIGN]);
+        let start = mem.as_ptr().align_offset(ALIGN).min(ALIGN);
+        Self { mem, start, len: 0 }
+    }
+
+    /// Copies as much of `data` as fits; returns the rest.
+    fn push<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
+        let (now, rest) = data.split_at(data.len().min(CHUNK - self.len));
+        let at = self.start + self.len;
+        if let Some(space) = self.mem.get_mut(at..at + now.len()) {
+            space.copy_from_slice(now);
+            self.len += now.len();
+        }
+        rest
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == CHUNK
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // In range by construction: start <= ALIGN and len <= CHUNK.
+        self.mem
+            .get(self.start..self.start + self.len)
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        if let Ok(mut pool) = POOL.lock() {
+            if pool.len() < POOL_MAX {
+                pool.push(std::mem::take(&mut self.mem));
+            }
+        }
+    }
+}
+
+/// Writes `data` at `offset`. If the descriptor is in O_DIRECT mode and the
+/// kernel refuses the alignment (EINVAL), switches the descriptor to ordinary
+/// writes for good and writes again.
+fn write_at(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
+    match file.write_all_at(data, offset) {
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+            buffered_from_now(file)?;
+            file.write_all_at(data, offset)
+        }
+        other => other,
+    }
+}
+
+/// Turns O_DIRECT off on the descriptor (a no-op when it is off).
+fn buffered_from_now(file: &File) -> io::Result<()> {
+    let flags = rustix::fs::fcntl_getfl(file)?;
+    if flags.contains(OFlags::DIRECT) {
+        rustix::fs::fcntl_setfl(file, flags - OFlags::DIRECT)?;
+    }
+    Ok(())
+}
+
+/// The writer thread of a large object: writes the chunks it is given, in
+/// order, and hands each back for reuse with the result.
+struct Background {
+    to: SyncSender<(Chunk, u64)>,
+    back: Receiver<(Chunk, io::Result<()>)>,
+    thread: JoinHandle<()>,
+    /// A chunk is being written.
+    busy: bool,
+}
+
+impl Background {
+    fn start(file: Arc<File>) -> io::Result<Self> {
+        let (to, jobs) = mpsc::sync_channel::<(Chunk, u64)>(1);
+        let (done, back) = mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("securepdu-write".into())
+            .spawn(move || {
+                for (chunk, offset) in jobs {
+                    let result = write_at(&file, chunk.bytes(), offset);
+                    if done.send((chunk, result)).is_err() {
+                        return;
+                    }
+                }
+            })?;
+        Ok(Self {
+            to,
+            back,
+            thread,
+            busy: false,
+        })
+    }
+
+    /// Waits for the chunk being written, if any: it comes back for reuse.
+    fn wait(&mut self) -> io::Result<Option<Chunk>> {
+        if !self.busy {
+            return Ok(None);
+        }
+        self.busy = false;
+        let (chunk, result) = self.back.recv().map_err(|_| writer_gone())?;
+        result.map(|()| Some(chunk))
+    }
+
+    fn stop(self) {
+        drop(self.to);
+        let _ = self.thread.join();
+    }
+}
+
+fn writer_gone() -> io::Error {
+    io::Error::other("the object's writer thread stopped")
+}
+
+/// An object's file opened with O_DIRECT, and the chunk being filled.
+pub(super) struct DirectFile {
+    file: Arc<File>,
+    chunk: Chunk,
+    /// File offset of `chunk`'s first byte (a multiple of CHUNK).
+    offset: u64,
+    background: Option<Background>,
+}
+
+impl DirectFile {
+    /// Wraps a file just opened with O_DIRECT.
+    pub(super) fn new(file: File) -> Self {
+        Self {
+            file: Arc::new(file),
+            chunk: Chunk::new(),
+            offset: 0,
+            background: None,
+        }
+    }
+
+    /// Appends `data`; each full chunk goes to the writer thread.
+    pub(super) fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            data = self.chunk.push(data);
+            if self.chunk.is_full() {
+                self.send_chunk()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn send_chunk(&mut self) -> io::Result<()> {
+        let background = match &mut self.background {
+            Some(b) => b,
+            None => self
+                .background
+                .insert(Background::start(Arc::clone(&self.file))?),
+        };
+        let mut next = background.wait()?.unwrap_or_else(Chunk::new);
+        next.len = 0;
+        let full = std::mem::replace(&mut self.chunk, next);
+        let offset = self.offset;
+        self.offset += CHUNK as u64;
+        background
+            .to
+            .send((full, offset))
+            .map_err(|_| writer_gone())?;
+        background.busy = true;
+        Ok(())
+    }
+
+    /// Writes everything still held, the tail with O_DIRECT off, and returns
+    /// the file (not yet fsynced).
+    pub(super) fn finish(mut self) -> io::Result<File> {
+        if let Some(mut background) = self.background.take() {
+            let result = background.wait();
+            background.stop();
+            result?;
+        }
+        let bytes = self.chunk.bytes();
+        let (aligned, tail) = bytes.split_at(bytes.len() - bytes.len() % ALIGN);
+        write_at(&self.file, aligned, self.offset)?;
+        if !tail.is_empty() {
+            buffered_from_now(&self.file)?;
+            write_at(&self.file, tail, self.offset + aligned.len() as u64)?;
+        }
+        let file = Arc::clone(&self.file);
+        drop(self);
+        Arc::try_unwrap(file).map_err(|_| writer_gone())
+    }
+}
+
+impl Drop for DirectFile {
+    fn drop(&mut self) {
+        if let Some(background) = self.background.take() {
+            background.stop();
+        }
+    }
+}
+
+/// Opens a new file for writing with O_DIRECT, or `None` when the filesystem
+/// does not allow it (the caller then opens it the ordinary way).
+pub(super) fn create_new(path: &std::path::Path) -> io::Result<Option<File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(OFlags::DIRECT.bits() as i32)
+        .open(path);
+    match opened {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 + i / 4099) as u8).collect()
+    }
+
+    /// Any length and any write sizes give the same file, with or without
+    /// O_DIRECT (a tmpfs may refuse it: the fallback is tested then too).
+    #[test]
+    fn lengths_and_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, &len) in [
+            0,
+            1,
+            4095,
+            4096,
+            4097,
+            CHUNK - 1,
+            CHUNK,
+            CHUNK + 1,
+            3 * CHUNK + 5,
+        ]
+        .iter()
+        .enumerate()
+        {
+            for piece in [1000, 16 << 10, 256 << 10, CHUNK + 3] {
+                let path = dir.path().join(format!("f{i}-{piece}"));
+                let data = pattern(len);
+                let file = match create_new(&path).unwrap() {
+                    Some(f) => f,
+                    None => std::fs::File::create(&path).unwrap(),
+                };
+                let mut d = DirectFile::new(file);
+                for part in data.chunks(piece) {
+                    d.write(part).unwrap();
+                }
+                let file = d.finish().unwrap();
+                file.sync_all().unwrap();
+                assert_eq!(
+                    std::fs::read(&path).unwrap(),
+                    data,
+                    "len {len} piece {piece}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn aligned_chunks() {
+        let c = Chunk::new();
+        assert_eq!(c.bytes().as_ptr().align_offset(ALIGN), 0);
+        assert!(c.mem.len() - c.start >= CHUNK);
+    }
+
+    /// A descriptor without O_DIRECT (any filesystem) takes the same path.
+    #[test]
+    fn ordinary_descriptor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plain");
+        let data = pattern(2 * CHUNK + 777);
+        let mut d = DirectFile::new(std::fs::File::create(&path).unwrap());
+        d.write(&data).unwrap();
+        d.finish().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), data);
+    }
+}
