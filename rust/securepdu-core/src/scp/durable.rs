@@ -27,7 +27,8 @@ use crate::tls::PeerCertificate;
 
 /// Most operations we let a peer have outstanding (our Maximum Number of
 /// Operations Performed). Enough to cover a few fsyncs of small objects; each
-/// outstanding operation holds only a file descriptor.
+/// outstanding operation holds a file descriptor and at most the last 1 MiB of
+/// its object (the rest is written already, see `store/direct.rs`).
 pub const MAX_OPS_PERFORMED: u16 = 16;
 
 /// Worker threads per association that make objects durable in parallel: the
