@@ -31,48 +31,54 @@ const ALIGN: usize = 4096;
 /// Bytes per direct write.
 pub(super) const CHUNK: usize = 1 << 20;
 
-/// Chunks kept for reuse: a fresh one costs 256 page faults or a 1 MiB
-/// memset, per object.
-const POOL_MAX: usize = 8;
+/// Chunks kept for reuse (one association's window of small objects): a
+/// fresh one costs 256 page faults.
+const POOL_MAX: usize = 16;
 static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
-/// A CHUNK-byte buffer aligned to ALIGN, carved out of a slightly larger
-/// vector (safe code: the vector is never reallocated, so the offset holds).
-/// Dropping it returns the memory to the pool.
+/// A buffer of up to CHUNK bytes starting at an ALIGN boundary, inside a vector
+/// whose capacity has room for the padding before it. Safe code without
+/// zero-filling: bytes are appended within the capacity, so the vector never
+/// reallocates and the aligned start holds. Dropping it returns the memory to
+/// the pool.
 struct Chunk {
     mem: Vec<u8>,
+    /// Padding bytes before the aligned start.
     start: usize,
-    len: usize,
 }
 
 impl Chunk {
     fn new() -> Self {
         let pooled = POOL.lock().ok().and_then(|mut pool| pool.pop());
-        let mem = pooled.unwrap_or_else(|| vec![0u8; CHUNK + ALIGN]);
+        let mem = pooled.unwrap_or_else(|| Vec::with_capacity(CHUNK + ALIGN));
         let start = mem.as_ptr().align_offset(ALIGN).min(ALIGN);
-        Self { mem, start, len: 0 }
+        let mut chunk = Self { mem, start };
+        chunk.clear();
+        chunk
+    }
+
+    fn clear(&mut self) {
+        self.mem.clear();
+        self.mem.resize(self.start, 0);
+    }
+
+    fn len(&self) -> usize {
+        self.mem.len() - self.start
     }
 
     /// Copies as much of `data` as fits; returns the rest.
     fn push<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
-        let (now, rest) = data.split_at(data.len().min(CHUNK - self.len));
-        let at = self.start + self.len;
-        if let Some(space) = self.mem.get_mut(at..at + now.len()) {
-            space.copy_from_slice(now);
-            self.len += now.len();
-        }
+        let (now, rest) = data.split_at(data.len().min(CHUNK - self.len()));
+        self.mem.extend_from_slice(now);
         rest
     }
 
     fn is_full(&self) -> bool {
-        self.len == CHUNK
+        self.len() == CHUNK
     }
 
     fn bytes(&self) -> &[u8] {
-        // In range by construction: start <= ALIGN and len <= CHUNK.
-        self.mem
-            .get(self.start..self.start + self.len)
-            .unwrap_or_default()
+        self.mem.get(self.start..).unwrap_or_default()
     }
 }
 
@@ -199,7 +205,7 @@ impl DirectFile {
                 .insert(Background::start(Arc::clone(&self.file))?),
         };
         let mut next = background.wait()?.unwrap_or_else(Chunk::new);
-        next.len = 0;
+        next.clear();
         let full = std::mem::replace(&mut self.chunk, next);
         let offset = self.offset;
         self.offset += CHUNK as u64;
@@ -309,7 +315,11 @@ mod tests {
     fn aligned_chunks() {
         let c = Chunk::new();
         assert_eq!(c.bytes().as_ptr().align_offset(ALIGN), 0);
-        assert!(c.mem.len() - c.start >= CHUNK);
+        assert!(c.mem.capacity() - c.start >= CHUNK);
+        let mut c = c;
+        let before = c.mem.as_ptr();
+        assert!(c.push(&pattern(CHUNK + 9)).len() == 9 && c.is_full());
+        assert_eq!(c.mem.as_ptr(), before, "never reallocated");
     }
 
     /// A descriptor without O_DIRECT (any filesystem) takes the same path.
