@@ -108,17 +108,10 @@ impl Origin {
         digests: PendingDigests,
         tag: Option<(String, [u8; TAG_LEN])>,
     ) -> (u16, Option<String>) {
+        // Without a hashing worker the writer hashed the file itself: sha256
+        // is None here and the writer has it.
         let (sha256, ours) = match digests.wait() {
-            Ok(Digests {
-                sha256: Some(sha256),
-                tag,
-            }) => (sha256, tag),
-            Ok(_) => {
-                return (
-                    status::OUT_OF_RESOURCES,
-                    Some("cannot store: no digest".into()),
-                )
-            }
+            Ok(Digests { sha256, tag }) => (sha256, tag),
             Err(e) => return (status::OUT_OF_RESOURCES, Some(format!("cannot store: {e}"))),
         };
         if let Some((_, theirs)) = &tag {

@@ -47,9 +47,9 @@ use crate::dimse::{
     VERIFICATION_SOP_CLASS,
 };
 use crate::integrity::{
-    decode_tag_pdv, random_nonce, Hasher, IntegrityAnswer, IntegrityConfig, IntegrityOffer,
-    Manifest, PendingDigests, Policy, SessionKey, INTEGRITY_SOP_CLASS, TAG_LEN, TLS_EXPORTER_LABEL,
-    TLS_EXPORTER_LEN,
+    decode_tag_pdv, random_nonce, Digests, Hasher, IntegrityAnswer, IntegrityConfig,
+    IntegrityOffer, Manifest, PendingDigests, Policy, SessionKey, INTEGRITY_SOP_CLASS, TAG_LEN,
+    TLS_EXPORTER_LABEL, TLS_EXPORTER_LEN,
 };
 use crate::part10::{FileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
 use crate::pdu::{
@@ -1383,8 +1383,23 @@ impl Session {
             transfer_syntax.clone(),
         );
         meta.source_application_entity_title = Some(self.origin.calling_ae.clone());
-        match PartialObject::create_unhashed(&self.origin.inner.config.storage_dir, &meta) {
-            Ok((writer, header)) => {
+        let dir = &self.origin.inner.config.storage_dir;
+        // Without integrity there is no tag to compute, and the writer hashes
+        // the file for the manifest on its way to disk: no hashing worker, and
+        // the receive buffer is free again as soon as a fragment is copied.
+        let created = if self.integrity.is_none() {
+            PartialObject::create(dir, &meta).map(|w| (w, None))
+        } else {
+            PartialObject::create_unhashed(dir, &meta).map(|(w, h)| (w, Some(h)))
+        };
+        match created {
+            Ok((writer, None)) => Incoming::Store {
+                rq,
+                transfer_syntax,
+                writer: Some(writer),
+                failure: None,
+            },
+            Ok((writer, Some(header))) => {
                 let tagger = self.integrity.as_ref().map(|i| {
                     i.session.tagger(
                         rq.message_id,
@@ -1461,11 +1476,12 @@ impl Session {
                 let written = over.and_then(|()| {
                     w.write(&data)
                         .map_err(|e| (status::OUT_OF_RESOURCES, format!("cannot write: {e}")))
-                        .and_then(|()| match &mut self.hasher {
-                            Some(h) => h.data(data).map_err(|e| {
+                        .and_then(|()| match (&self.integrity, &mut self.hasher) {
+                            (None, _) => Ok(()), // the writer hashes
+                            (Some(_), Some(h)) => h.data(data).map_err(|e| {
                                 (status::OUT_OF_RESOURCES, format!("cannot store: {e}"))
                             }),
-                            None => {
+                            (Some(_), None) => {
                                 Err((status::OUT_OF_RESOURCES, "cannot store: no hasher".into()))
                             }
                         })
@@ -1486,11 +1502,13 @@ impl Session {
     }
 
     /// Ends the object being written: its digests, perhaps still being
-    /// computed by the hashing worker.
+    /// computed by the hashing worker (none without integrity: the writer
+    /// has the file's SHA-256).
     fn digests(&mut self) -> PendingDigests {
-        match &mut self.hasher {
-            Some(h) => h.finish_later(),
-            None => PendingDigests::Gone,
+        match (&self.integrity, &mut self.hasher) {
+            (None, _) => PendingDigests::Ready(Digests::default()),
+            (Some(_), Some(h)) => h.finish_later(),
+            (Some(_), None) => PendingDigests::Gone,
         }
     }
 

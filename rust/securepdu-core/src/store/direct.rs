@@ -24,6 +24,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use ring::digest;
 use rustix::fs::OFlags;
 
 /// Alignment of buffers, offsets and lengths of direct writes.
@@ -114,29 +115,34 @@ fn buffered_from_now(file: &File) -> io::Result<()> {
     Ok(())
 }
 
-/// The writer thread of a large object: writes the chunks it is given, in
-/// order, and hands each back for reuse with the result.
+/// The writer thread of a large object: hashes (when asked) and writes the
+/// chunks it is given, in order, and hands each back for reuse with the result.
 struct Background {
     to: SyncSender<(Chunk, u64)>,
     back: Receiver<(Chunk, io::Result<()>)>,
-    thread: JoinHandle<()>,
+    /// Gives the file's SHA-256 state back, once every chunk is in it.
+    thread: JoinHandle<Option<digest::Context>>,
     /// A chunk is being written.
     busy: bool,
 }
 
 impl Background {
-    fn start(file: Arc<File>) -> io::Result<Self> {
+    fn start(file: Arc<File>, mut sha256: Option<digest::Context>) -> io::Result<Self> {
         let (to, jobs) = mpsc::sync_channel::<(Chunk, u64)>(1);
         let (done, back) = mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("securepdu-write".into())
             .spawn(move || {
                 for (chunk, offset) in jobs {
+                    if let Some(sha256) = &mut sha256 {
+                        sha256.update(chunk.bytes());
+                    }
                     let result = write_at(&file, chunk.bytes(), offset);
                     if done.send((chunk, result)).is_err() {
-                        return;
+                        break;
                     }
                 }
+                sha256
             })?;
         Ok(Self {
             to,
@@ -156,9 +162,10 @@ impl Background {
         result.map(|()| Some(chunk))
     }
 
-    fn stop(self) {
+    /// Ends the thread; the SHA-256 state it kept (`None` if it panicked).
+    fn stop(self) -> Option<digest::Context> {
         drop(self.to);
-        let _ = self.thread.join();
+        self.thread.join().ok().flatten()
     }
 }
 
@@ -173,16 +180,24 @@ pub(super) struct DirectFile {
     /// File offset of `chunk`'s first byte (a multiple of CHUNK).
     offset: u64,
     background: Option<Background>,
+    /// The file's SHA-256 so far, when hashed here; it moves to the writer
+    /// thread while there is one. Hashing a chunk just before writing it
+    /// reads each byte from memory once more, never from disk, and off the
+    /// receive thread.
+    sha256: Option<digest::Context>,
+    hashed: bool,
 }
 
 impl DirectFile {
-    /// Wraps a file just opened with O_DIRECT.
-    pub(super) fn new(file: File) -> Self {
+    /// Wraps a file just opened with O_DIRECT; `hash`: compute its SHA-256.
+    pub(super) fn new(file: File, hash: bool) -> Self {
         Self {
             file: Arc::new(file),
             chunk: Chunk::new(),
             offset: 0,
             background: None,
+            sha256: hash.then(|| digest::Context::new(&digest::SHA256)),
+            hashed: hash,
         }
     }
 
@@ -200,9 +215,10 @@ impl DirectFile {
     fn send_chunk(&mut self) -> io::Result<()> {
         let background = match &mut self.background {
             Some(b) => b,
-            None => self
-                .background
-                .insert(Background::start(Arc::clone(&self.file))?),
+            None => self.background.insert(Background::start(
+                Arc::clone(&self.file),
+                self.sha256.take(),
+            )?),
         };
         let mut next = background.wait()?.unwrap_or_else(Chunk::new);
         next.clear();
@@ -218,14 +234,23 @@ impl DirectFile {
     }
 
     /// Writes everything still held, the tail with O_DIRECT off, and returns
-    /// the file (not yet fsynced).
-    pub(super) fn finish(mut self) -> io::Result<File> {
+    /// the file (not yet fsynced) with its SHA-256 when hashed here.
+    pub(super) fn finish(mut self) -> io::Result<(File, Option<[u8; 32]>)> {
         if let Some(mut background) = self.background.take() {
             let result = background.wait();
-            background.stop();
+            self.sha256 = background.stop();
             result?;
         }
+        if self.hashed && self.sha256.is_none() {
+            return Err(writer_gone());
+        }
         let bytes = self.chunk.bytes();
+        let sha256 = self.sha256.take().map(|mut sha256| {
+            sha256.update(bytes);
+            let mut out = [0u8; 32];
+            out.copy_from_slice(sha256.finish().as_ref());
+            out
+        });
         let (aligned, tail) = bytes.split_at(bytes.len() - bytes.len() % ALIGN);
         write_at(&self.file, aligned, self.offset)?;
         if !tail.is_empty() {
@@ -234,14 +259,14 @@ impl DirectFile {
         }
         let file = Arc::clone(&self.file);
         drop(self);
-        Arc::try_unwrap(file).map_err(|_| writer_gone())
+        Ok((Arc::try_unwrap(file).map_err(|_| writer_gone())?, sha256))
     }
 }
 
 impl Drop for DirectFile {
     fn drop(&mut self) {
         if let Some(background) = self.background.take() {
-            background.stop();
+            let _ = background.stop();
         }
     }
 }
@@ -270,7 +295,8 @@ mod tests {
         (0..n).map(|i| (i * 7 + i / 4099) as u8).collect()
     }
 
-    /// Any length and any write sizes give the same file, with or without
+    /// Any length and any write sizes give the same file and SHA-256 (hashed
+    /// on the writer thread past the first chunk), with or without
     /// O_DIRECT (a tmpfs may refuse it: the fallback is tested then too).
     #[test]
     fn lengths_and_pieces() {
@@ -296,12 +322,13 @@ mod tests {
                     Some(f) => f,
                     None => std::fs::File::create(&path).unwrap(),
                 };
-                let mut d = DirectFile::new(file);
+                let mut d = DirectFile::new(file, true);
                 for part in data.chunks(piece) {
                     d.write(part).unwrap();
                 }
-                let file = d.finish().unwrap();
+                let (file, sha256) = d.finish().unwrap();
                 file.sync_all().unwrap();
+                assert_eq!(sha256, Some(crate::integrity::sha256(&data)));
                 assert_eq!(
                     std::fs::read(&path).unwrap(),
                     data,
@@ -328,9 +355,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plain");
         let data = pattern(2 * CHUNK + 777);
-        let mut d = DirectFile::new(std::fs::File::create(&path).unwrap());
+        let mut d = DirectFile::new(std::fs::File::create(&path).unwrap(), false);
         d.write(&data).unwrap();
-        d.finish().unwrap();
+        assert_eq!(d.finish().unwrap().1, None);
         assert_eq!(std::fs::read(&path).unwrap(), data);
     }
 }

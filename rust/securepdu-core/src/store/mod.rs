@@ -183,10 +183,12 @@ const WRITEBACK_EVERY: u64 = 8 << 20;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Where a partial object's bytes go.
+/// Where a partial object's bytes go, and who hashes them when it is hashed
+/// here: with O_DIRECT, the writer, just before each chunk goes to disk (off
+/// the receive thread); through the page cache, the writing thread.
 enum Sink {
     /// Through the page cache, gathered by a write buffer.
-    Cached(BufWriter<File>),
+    Cached(BufWriter<File>, Option<digest::Context>),
     /// Around it, with O_DIRECT (Linux; see `direct.rs` for why).
     #[cfg(target_os = "linux")]
     Direct(direct::DirectFile),
@@ -194,31 +196,52 @@ enum Sink {
 
 impl Sink {
     /// Opens a new file: with O_DIRECT where the filesystem allows it.
-    fn create_new(path: &Path) -> io::Result<Self> {
+    fn create_new(path: &Path, hash: bool) -> io::Result<Self> {
         #[cfg(target_os = "linux")]
         if let Some(file) = direct::create_new(path)? {
-            return Ok(Self::Direct(direct::DirectFile::new(file)));
+            return Ok(Self::Direct(direct::DirectFile::new(file, hash)));
         }
         let file = OpenOptions::new().write(true).create_new(true).open(path)?;
-        Ok(Self::Cached(BufWriter::with_capacity(WRITE_BUFFER, file)))
+        Ok(Self::Cached(
+            BufWriter::with_capacity(WRITE_BUFFER, file),
+            hash.then(|| digest::Context::new(&digest::SHA256)),
+        ))
     }
 
     fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
-            Self::Cached(w) => w.write_all(data),
+            Self::Cached(w, sha256) => {
+                w.write_all(data)?;
+                if let Some(sha256) = sha256 {
+                    sha256.update(data);
+                }
+                Ok(())
+            }
             #[cfg(target_os = "linux")]
             Self::Direct(d) => d.write(data),
         }
     }
 
-    /// Everything written, and the file (not yet fsynced).
-    fn into_file(self) -> io::Result<File> {
+    /// Everything written: the file (not yet fsynced), and its SHA-256 when
+    /// hashed here.
+    fn into_file(self) -> io::Result<(File, Option<[u8; 32]>)> {
         match self {
-            Self::Cached(w) => w.into_inner().map_err(|e| e.into_error()),
+            Self::Cached(w, sha256) => {
+                let file = w.into_inner().map_err(|e| e.into_error())?;
+                Ok((file, sha256.map(|c| to32(c.finish().as_ref()))))
+            }
             #[cfg(target_os = "linux")]
             Self::Direct(d) => d.finish(),
         }
     }
+}
+
+fn to32(digest: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (o, i) in out.iter_mut().zip(digest) {
+        *o = *i;
+    }
+    out
 }
 
 /// A received object being written to a temporary file. Dropping it unfinished
@@ -231,9 +254,9 @@ pub struct PartialObject {
     written: u64,
     /// Bytes up to which writeback was started.
     written_back: u64,
-    /// The file's SHA-256 when computed here; `None` when the caller hashes the
-    /// bytes elsewhere ([`PartialObject::create_unhashed`]).
-    sha256: Option<digest::Context>,
+    /// The file's SHA-256 is computed here (by the sink); `false` when the
+    /// caller hashes the bytes elsewhere ([`PartialObject::create_unhashed`]).
+    hashed: bool,
 }
 
 /// A received object made durable by [`PartialObject::finish`].
@@ -262,8 +285,7 @@ impl PartialObject {
     /// the Part 10 header of `meta` into it. The SOP Instance UID must pass
     /// [`validate_uid`].
     pub fn create(dir: &Path, meta: &FileMeta) -> io::Result<Self> {
-        let (mut obj, header) = Self::open(dir, meta)?;
-        obj.sha256 = Some(digest::Context::new(&digest::SHA256));
+        let (mut obj, header) = Self::open(dir, meta, true)?;
         obj.write(&header)?;
         Ok(obj)
     }
@@ -273,19 +295,19 @@ impl PartialObject {
     /// written, which starts the file, to hash before the data set. Finish
     /// with [`Self::finish_hashed`].
     pub fn create_unhashed(dir: &Path, meta: &FileMeta) -> io::Result<(Self, Bytes)> {
-        let (mut obj, header) = Self::open(dir, meta)?;
+        let (mut obj, header) = Self::open(dir, meta, false)?;
         let header = Bytes::from(header);
         obj.write(&header)?;
         Ok((obj, header))
     }
 
-    fn open(dir: &Path, meta: &FileMeta) -> io::Result<(Self, Vec<u8>)> {
+    fn open(dir: &Path, meta: &FileMeta, hashed: bool) -> io::Result<(Self, Vec<u8>)> {
         let uid = &meta.media_storage_sop_instance_uid;
         let final_name = file_name_for(uid)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let temp_path = dir.join(format!(".{uid}.{}.{n}.partial", std::process::id()));
-        let file = Sink::create_new(&temp_path)?;
+        let file = Sink::create_new(&temp_path, hashed)?;
         let obj = Self {
             dir: dir.to_owned(),
             temp_path,
@@ -293,19 +315,16 @@ impl PartialObject {
             file: Some(file),
             written: 0,
             written_back: 0,
-            sha256: None,
+            hashed,
         };
         Ok((obj, meta.encode()))
     }
 
-    /// Appends data set bytes (hashing them in the same pass, unless created
+    /// Appends data set bytes (hashed on their way to disk, unless created
     /// with [`Self::create_unhashed`]).
     pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
         let file = self.file.as_mut().ok_or_else(closed)?;
         file.write_all(data)?;
-        if let Some(sha256) = &mut self.sha256 {
-            sha256.update(data);
-        }
         self.written = self.written.saturating_add(data.len() as u64);
         #[cfg(target_os = "linux")]
         if self.written.saturating_sub(self.written_back) >= WRITEBACK_EVERY {
@@ -320,7 +339,7 @@ impl PartialObject {
     /// still comes from the fsync in [`Self::finish`].
     #[cfg(target_os = "linux")]
     fn start_writeback(&mut self) {
-        let Some(Sink::Cached(file)) = &self.file else {
+        let Some(Sink::Cached(file, _)) = &self.file else {
             return; // nothing cached to write back
         };
         let in_file = self.written.saturating_sub(file.buffer().len() as u64);
@@ -355,32 +374,17 @@ impl PartialObject {
     /// (replacing an older copy of the same instance), fsync the directory.
     /// Returns the final path, the file size and its SHA-256. On error the
     /// temporary file is removed. Only for an object from [`Self::create`].
-    pub fn finish(mut self) -> io::Result<DurableObject> {
-        let Some(context) = self.sha256.take() else {
-            return Err(io::Error::other(
-                "internal: partial object hashed elsewhere, use finish_hashed",
-            ));
-        };
-        let digest = context.finish();
-        let mut sha256 = [0u8; 32];
-        for (o, i) in sha256.iter_mut().zip(digest.as_ref()) {
-            *o = *i;
-        }
-        self.make_durable(sha256)
+    pub fn finish(self) -> io::Result<DurableObject> {
+        self.make_durable(None)
     }
 
     /// [`Self::finish`] for an object from [`Self::create_unhashed`], with the
     /// SHA-256 its caller computed over the header and every byte written.
     pub fn finish_hashed(self, sha256: [u8; 32]) -> io::Result<DurableObject> {
-        if self.sha256.is_some() {
-            return Err(io::Error::other(
-                "internal: partial object hashed here, use finish",
-            ));
-        }
-        self.make_durable(sha256)
+        self.make_durable(Some(sha256))
     }
 
-    fn make_durable(self, sha256: [u8; 32]) -> io::Result<DurableObject> {
+    fn make_durable(self, sha256: Option<[u8; 32]>) -> io::Result<DurableObject> {
         let dir = self.dir.clone();
         let done = self.finish_renamed(sha256)?;
         if let Err(e) = sync_dir(&dir) {
@@ -391,11 +395,20 @@ impl PartialObject {
         Ok(done)
     }
 
-    /// [`Self::finish_hashed`] without the last step: the file is fsynced and
-    /// renamed, but the rename is durable only once the caller fsyncs the
-    /// directory ([`sync_dir`]), which it may do once for several objects.
-    pub fn finish_renamed(mut self, sha256: [u8; 32]) -> io::Result<DurableObject> {
-        let file = self.file.take().ok_or_else(closed)?.into_file()?;
+    /// [`Self::finish`] (`sha256` `None`) or [`Self::finish_hashed`] without
+    /// the last step: the file is fsynced and renamed, but the rename is
+    /// durable only once the caller fsyncs the directory ([`sync_dir`]), which
+    /// it may do once for several objects.
+    pub fn finish_renamed(mut self, sha256: Option<[u8; 32]>) -> io::Result<DurableObject> {
+        if sha256.is_some() == self.hashed {
+            return Err(io::Error::other(if self.hashed {
+                "internal: partial object hashed here, use finish"
+            } else {
+                "internal: partial object hashed elsewhere, use finish_hashed"
+            }));
+        }
+        let (file, ours) = self.file.take().ok_or_else(closed)?.into_file()?;
+        let sha256 = sha256.or(ours).ok_or_else(closed)?;
         file.sync_all()?;
         drop(file);
         let final_path = self.dir.join(&self.final_name);
