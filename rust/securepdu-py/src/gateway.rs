@@ -5,9 +5,7 @@
 //! own thread.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -18,10 +16,11 @@ use securepdu_core::gateway::{
 };
 use securepdu_core::scp::Network;
 use securepdu_core::tls::TlsError;
-use securepdu_core::transport::{NetError, Timeouts};
+use securepdu_core::transport::Timeouts;
 
 use crate::error::Error;
 use crate::net::{addr_tuple, duration, tls_client, tls_server, trace_hook};
+use crate::serve::ServeThread;
 
 fn item<'py, T: FromPyObjectOwned<'py>>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<Option<T>> {
     match d.get_item(key)? {
@@ -127,38 +126,7 @@ impl GatewayHandler for PyGatewayHandler {
 pub(crate) struct Gateway {
     gateway: Arc<CoreGateway>,
     handle: GatewayShutdown,
-    thread: Mutex<Option<JoinHandle<Result<(), NetError>>>>,
-}
-
-impl Gateway {
-    fn spawn(&self) -> PyResult<()> {
-        let mut slot = self.thread.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            let gateway = Arc::clone(&self.gateway);
-            let thread = std::thread::Builder::new()
-                .name("securepdu-gw-accept".into())
-                .spawn(move || gateway.serve())
-                .map_err(|e| Error::from(NetError::Io(e)))?;
-            *slot = Some(thread);
-        }
-        Ok(())
-    }
-
-    fn join(&self, py: Python<'_>) -> PyResult<()> {
-        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(thread) = thread {
-            match py.detach(|| thread.join()) {
-                Ok(served) => served.map_err(Error::from)?,
-                Err(_) => {
-                    return Err(Error::from(NetError::Protocol(
-                        "the gateway's accept thread panicked".into(),
-                    ))
-                    .into())
-                }
-            }
-        }
-        Ok(())
-    }
+    thread: ServeThread,
 }
 
 #[pymethods]
@@ -213,7 +181,10 @@ impl Gateway {
         Ok(Self {
             handle: gateway.shutdown_handle(),
             gateway: Arc::new(gateway),
-            thread: Mutex::new(None),
+            thread: ServeThread::new(
+                "securepdu-gw-accept",
+                "the gateway's accept thread panicked",
+            ),
         })
     }
 
@@ -246,36 +217,22 @@ impl Gateway {
 
     /// Serves in a background thread and returns at once.
     fn start(&self) -> PyResult<()> {
-        self.spawn()
+        let gateway = Arc::clone(&self.gateway);
+        self.thread.start(move || gateway.serve())
     }
 
     /// Serves until shutdown() (from another thread) or a signal such as
     /// Ctrl-C, which shuts the gateway down and is raised here.
     fn serve(&self, py: Python<'_>) -> PyResult<()> {
-        self.spawn()?;
-        loop {
-            let finished = self
-                .thread
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_ref()
-                .is_none_or(|t| t.is_finished());
-            if finished {
-                return self.join(py);
-            }
-            py.detach(|| std::thread::sleep(Duration::from_millis(100)));
-            if let Err(err) = py.check_signals() {
-                self.handle.shutdown();
-                self.join(py)?;
-                return Err(err);
-            }
-        }
+        let gateway = Arc::clone(&self.gateway);
+        self.thread
+            .serve(py, move || gateway.serve(), || self.handle.shutdown())
     }
 
     /// Stops accepting, aborts associations between messages, gives those in
     /// the middle of one the ACSE timeout, and waits for that.
     fn shutdown(&self, py: Python<'_>) -> PyResult<()> {
         self.handle.shutdown();
-        self.join(py)
+        self.thread.join(py)
     }
 }

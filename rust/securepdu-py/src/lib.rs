@@ -11,6 +11,7 @@ mod gateway;
 mod integrity;
 mod net;
 mod pdu;
+mod serve;
 
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;

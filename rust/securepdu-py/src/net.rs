@@ -8,7 +8,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
@@ -30,6 +29,7 @@ use securepdu_core::tls::{
 use securepdu_core::transport::{NetError, Timeouts};
 
 use crate::error::Error;
+use crate::serve::ServeThread;
 use securepdu_core::conn::TraceHook;
 use securepdu_core::integrity::to_hex;
 
@@ -559,39 +559,7 @@ impl StoreHandler for PyHandler {
 pub(crate) struct StorageServer {
     server: Arc<Server>,
     handle: ShutdownHandle,
-    thread: Mutex<Option<JoinHandle<Result<(), NetError>>>>,
-}
-
-impl StorageServer {
-    fn spawn(&self) -> PyResult<()> {
-        let mut slot = self.thread.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            let server = Arc::clone(&self.server);
-            let thread = std::thread::Builder::new()
-                .name("securepdu-accept".into())
-                .spawn(move || server.serve())
-                .map_err(|e| Error::from(NetError::Io(e)))?;
-            *slot = Some(thread);
-        }
-        Ok(())
-    }
-
-    fn join(&self, py: Python<'_>) -> PyResult<()> {
-        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(thread) = thread {
-            let result = py.detach(|| thread.join());
-            match result {
-                Ok(served) => served.map_err(Error::from)?,
-                Err(_) => {
-                    return Err(Error::from(NetError::Protocol(
-                        "the accept thread panicked".into(),
-                    ))
-                    .into());
-                }
-            }
-        }
-        Ok(())
-    }
+    thread: ServeThread,
 }
 
 #[pymethods]
@@ -676,7 +644,7 @@ impl StorageServer {
         Ok(Self {
             handle: server.shutdown_handle(),
             server: Arc::new(server),
-            thread: Mutex::new(None),
+            thread: ServeThread::new("securepdu-accept", "the accept thread panicked"),
         })
     }
 
@@ -694,30 +662,16 @@ impl StorageServer {
 
     /// Serves in a background thread and returns at once.
     fn start(&self) -> PyResult<()> {
-        self.spawn()
+        let server = Arc::clone(&self.server);
+        self.thread.start(move || server.serve())
     }
 
     /// Serves until shutdown() (from another thread) or a signal such as Ctrl-C,
     /// which shuts the server down and is raised here.
     fn serve(&self, py: Python<'_>) -> PyResult<()> {
-        self.spawn()?;
-        loop {
-            let finished = self
-                .thread
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_ref()
-                .is_none_or(|t| t.is_finished());
-            if finished {
-                return self.join(py);
-            }
-            py.detach(|| std::thread::sleep(Duration::from_millis(100)));
-            if let Err(err) = py.check_signals() {
-                self.handle.shutdown();
-                self.join(py)?;
-                return Err(err);
-            }
-        }
+        let server = Arc::clone(&self.server);
+        self.thread
+            .serve(py, move || server.serve(), || self.handle.shutdown())
     }
 
     /// Stops accepting, lets associations in the middle of a message finish it
@@ -729,6 +683,6 @@ impl StorageServer {
             Some(g) => self.handle.shutdown_within(duration(g, "grace")?),
             None => self.handle.shutdown(),
         }
-        self.join(py)
+        self.thread.join(py)
     }
 }
