@@ -175,6 +175,24 @@ def environment(profile: str) -> list[str]:
     ]
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(steal, all) CPU ticks of the machine so far, from /proc/stat ((0, 0) elsewhere)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    # user nice system idle iowait irq softirq steal [guest guest_nice: already in user]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def steal_line(before: tuple[int, int], after: tuple[int, int]) -> str:
+    """How much CPU time the hypervisor took from this virtual machine during the run."""
+    steal, total = after[0] - before[0], after[1] - before[1]
+    share = 100 * steal / total if total > 0 else 0.0
+    return (f"CPU time stolen by the hypervisor during the run: {share:.1f}% "
+            "(a virtual machine's noisy neighbours; /proc/stat)")
+
+
 def write_results(folder: Path, r: report.Results, names: list[str], header: list[str], echo_errors: list[str]) -> str:
     """latest.md and latest.png in ``folder``; returns the Markdown."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -239,7 +257,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Runs the suite; 0 when every run succeeded and lost nothing, else 1."""
     args = parse(argv)
-    started = time.perf_counter()
+    started, ticks = time.perf_counter(), cpu_ticks()
     if args.build:
         build_release()
     profile = build_profile()
@@ -272,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.console([("target", "measured", "bound", "verdict"), *(c.row() for c in report.checks(r))]))
     header.append(f"wall time of the suite: {time.perf_counter() - started:.0f} s")
+    header.append(steal_line(ticks, cpu_ticks()))
+    print(header[-1])
     write_results(args.results, r, names, header, echo_errors)
     failures = [c.label for c in r.failed()] + echo_errors
     print(f"\n{len(failures)} failure(s){': ' + '; '.join(failures) if failures else ''}; "
