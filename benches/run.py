@@ -239,6 +239,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--results", type=Path, default=ROOT / "benches" / "results", help="where latest.md/.png go")
     p.add_argument("--allow-debug", action="store_true", help="time a debug (or unknown) build anyway")
     p.add_argument("--build", action="store_true", help="build and install a release wheel first (maturin)")
+    p.add_argument("--only", action="append", metavar="REGEX",
+                   help="run only the cells whose label matches (e.g. 'securepdu plain 127.0.0.1 CT'; "
+                        "repeatable); skips the echo runs")
     args = p.parse_args(argv)
     quick = {"runs": 3, "ct": 100, "mr": 200, "cr": 3, "mg": 2, "large_mb": 250, "echo_reps": 300,
              "timeout": 120}
@@ -276,8 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ctx = Context(make_secrets(scratch / "secrets"), scratch, args.timeout)
         cells = plan(names, args.quick, args.ct)
+        if args.only:
+            cells = [c for c in cells if any(re.search(o, c.label) for o in args.only)]
         run_cells(cells, loaded, ctx, args.runs)
-        echo, echo_errors = run_echoes(ctx, args.echo_reps)
+        echo, echo_errors = ({}, []) if args.only else run_echoes(ctx, args.echo_reps)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     r = report.Results(cells, echo)
