@@ -238,8 +238,10 @@ def test_store_command_fails_naming_the_object_and_why(
 def test_listen_command_stores_and_stops_on_ctrl_c(tmp_path: Path, small_study: Path) -> None:
     import securepdu
 
+    # -X faulthandler: if it hangs, SIGABRT makes it print every thread's stack.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "securepdu", "listen", "0", "--bind", "127.0.0.1", "--aet", "CLI-SCP", "-od", str(tmp_path)],
+        [sys.executable, "-X", "faulthandler", "-m", "securepdu", "listen", "0", "--bind", "127.0.0.1",
+         "--aet", "CLI-SCP", "-od", str(tmp_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -252,7 +254,14 @@ def test_listen_command_stores_and_stops_on_ctrl_c(tmp_path: Path, small_study: 
         results = securepdu.send("127.0.0.1", port, [small_study], called_ae="CLI-SCP")
         assert all(r.ok for r in results)
         os.kill(proc.pid, signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            proc.wait(timeout=10)
+            pytest.fail("listen did not stop on Ctrl-C:\n" + first + proc.stdout.read())
+        # Read through the same buffer as readline() above, which may hold more lines.
+        out = proc.stdout.read()
     finally:
         if proc.poll() is None:
             proc.kill()
