@@ -239,12 +239,16 @@ def test_listen_command_stores_and_stops_on_ctrl_c(tmp_path: Path, small_study: 
     import securepdu
 
     # -X faulthandler: if it hangs, SIGABRT makes it print every thread's stack.
+    # SIGINT at its default in the child: a test run started in the background
+    # (`cmd &` in a script) ignores SIGINT, the child would inherit that, and
+    # Python keeps an ignored SIGINT ignored, as Ctrl-C should be for such a job.
     proc = subprocess.Popen(
         [sys.executable, "-X", "faulthandler", "-m", "securepdu", "listen", "0", "--bind", "127.0.0.1",
          "--aet", "CLI-SCP", "-od", str(tmp_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout is not None
