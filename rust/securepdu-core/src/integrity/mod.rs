@@ -359,7 +359,8 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-fn to32(b: &[u8]) -> [u8; 32] {
+/// The first 32 bytes of a digest or MAC (zero-padded if shorter).
+pub(crate) fn to32(b: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     for (o, i) in out.iter_mut().zip(b) {
         *o = *i;

@@ -27,6 +27,8 @@ use std::thread::JoinHandle;
 use ring::digest;
 use rustix::fs::OFlags;
 
+use crate::integrity::to32;
+
 /// Alignment of buffers, offsets and lengths of direct writes.
 const ALIGN: usize = 4096;
 /// Bytes per direct write.
@@ -247,9 +249,7 @@ impl DirectFile {
         let bytes = self.chunk.bytes();
         let sha256 = self.sha256.take().map(|mut sha256| {
             sha256.update(bytes);
-            let mut out = [0u8; 32];
-            out.copy_from_slice(sha256.finish().as_ref());
-            out
+            to32(sha256.finish().as_ref())
         });
         let (aligned, tail) = bytes.split_at(bytes.len() - bytes.len() % ALIGN);
         write_at(&self.file, aligned, self.offset)?;

@@ -23,6 +23,7 @@ use bytes::Bytes;
 use ring::digest;
 
 use crate::dimse::VERIFICATION_SOP_CLASS;
+use crate::integrity::to32;
 use crate::part10::FileMeta;
 
 pub use sop_classes::STORAGE_SOP_CLASSES;
@@ -234,14 +235,6 @@ impl Sink {
             Self::Direct(d) => d.finish(),
         }
     }
-}
-
-fn to32(digest: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    for (o, i) in out.iter_mut().zip(digest) {
-        *o = *i;
-    }
-    out
 }
 
 /// A received object being written to a temporary file. Dropping it unfinished
