@@ -413,6 +413,10 @@ impl Transport for TlsStream {
         self.sock.set_read_timeout(timeout)
     }
 
+    fn ack_now(&mut self) {
+        crate::conn::quickack(&self.sock);
+    }
+
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.sock.set_write_timeout(timeout)
     }
@@ -512,6 +516,13 @@ impl Write for Stream {
 }
 
 impl Transport for Stream {
+    fn ack_now(&mut self) {
+        match self {
+            Self::Plain(s) => s.ack_now(),
+            Self::Tls(s) => s.ack_now(),
+        }
+    }
+
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         match self {
             Self::Plain(s) => Transport::set_read_timeout(s, timeout),
