@@ -62,6 +62,11 @@ pub trait Transport: Read + Write {
     /// that also sends (our C-STORE-RSPs): one stall per object without this.
     /// Best effort; the default does nothing.
     fn ack_now(&mut self) {}
+    /// Bytes a read would return at once, when the transport can tell (plain
+    /// TCP on Unix); `None` otherwise.
+    fn ready_bytes(&self) -> Option<usize> {
+        None
+    }
 }
 
 impl Transport for TcpStream {
@@ -83,6 +88,19 @@ impl Transport for TcpStream {
 
     fn ack_now(&mut self) {
         quickack(self);
+    }
+
+    fn ready_bytes(&self) -> Option<usize> {
+        #[cfg(unix)]
+        {
+            rustix::io::ioctl_fionread(self)
+                .ok()
+                .and_then(|n| usize::try_from(n).ok())
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
     }
 }
 
@@ -783,11 +801,15 @@ impl<S: Transport> Connection<S> {
             self.stream.set_read_timeout(timeout)?;
             self.read_timeout = Some(timeout);
         }
-        let size = self.read_size;
+        // Zero-filling the spare space is the price of a safe read into it:
+        // fill what is waiting in the socket where it says so, else a size
+        // that adapts to what the previous reads returned.
+        let (size, waiting) = match self.stream.ready_bytes() {
+            Some(n) if n > 0 => (n.min(MAX_READ), true),
+            _ => (self.read_size, false),
+        };
         let buf = self.assoc.receive_buffer();
         let start = buf.len();
-        // Zero-filling the spare space is the price of a safe read into it; the
-        // adaptive size keeps it proportional to what actually arrives.
         buf.resize(start.saturating_add(size), 0);
         let result = match buf.get_mut(start..) {
             Some(spare) => self.stream.read(spare),
@@ -803,7 +825,11 @@ impl<S: Transport> Connection<S> {
             }
             Ok(n) => {
                 self.stream.ack_now();
-                self.read_size = if n == size {
+                // Only reads that had to wait teach the size: the others
+                // were sized by the socket.
+                self.read_size = if waiting {
+                    self.read_size
+                } else if n == size {
                     size.saturating_mul(2).min(MAX_READ)
                 } else {
                     n.saturating_mul(2).clamp(MIN_READ, MAX_READ)

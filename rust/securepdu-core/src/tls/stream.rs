@@ -523,6 +523,14 @@ impl Transport for Stream {
         }
     }
 
+    fn ready_bytes(&self) -> Option<usize> {
+        match self {
+            Self::Plain(s) => s.ready_bytes(),
+            // What waits in the socket is ciphertext, not what a read returns.
+            Self::Tls(_) => None,
+        }
+    }
+
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         match self {
             Self::Plain(s) => Transport::set_read_timeout(s, timeout),
