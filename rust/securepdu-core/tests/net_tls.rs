@@ -605,38 +605,3 @@ fn bad_pem_files() {
     let e = TlsServer::new(&TlsServerOptions::new(cert, &junk)).unwrap_err();
     assert!(matches!(e, TlsError::BadPem { .. }), "{e:?}");
 }
-
-/// Rough C-STORE throughput, TLS (AES-GCM) against plain TCP; run with
-/// `cargo test --release --test net_tls -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn throughput_ratio() {
-    let pki = Pki::new("Test CA");
-    let data: Bytes = (0..16_000_000u32).map(|i| (i % 251) as u8).collect();
-    let run = |server: &TestServer, tls: Option<&TlsClient>| {
-        let mut a =
-            ScuAssociation::connect_tls("127.0.0.1", server.port(), scu_config(), tls).unwrap();
-        let ctx = a.find_context(CT, None).unwrap().id;
-        let started = Instant::now();
-        for i in 0..8 {
-            let uid = format!("1.2.3.{i}");
-            assert_eq!(
-                a.store_bytes(ctx, CT, &uid, data.clone()).unwrap().status,
-                0
-            );
-        }
-        let secs = started.elapsed().as_secs_f64();
-        a.release().unwrap();
-        128.0 / secs
-    };
-    let plain = TestServer::start("127.0.0.1", None);
-    let tls_server = TestServer::start(
-        "127.0.0.1",
-        Some(server_tls(&pki, |o| {
-            o.ciphers = vec!["TLS_AES_128_GCM_SHA256".into()];
-        })),
-    );
-    let p = run(&plain, None);
-    let t = run(&tls_server, Some(&client_tls(&pki, |_| {})));
-    eprintln!("plain {p:.0} MB/s, TLS {t:.0} MB/s, ratio {:.2}", t / p);
-}
