@@ -29,6 +29,7 @@ use crate::pdu::{
     AssociateAc, AssociateRj, AssociateRq, PData, Pdv, PresentationContextAc,
     PresentationContextRq, SopClassExtended, UserInformation, PROTOCOL_VERSION,
 };
+use crate::scu::deadline_after;
 use crate::store::IMPLICIT_VR_LITTLE_ENDIAN;
 use crate::tls::{Stream, TlsStream};
 use crate::transport;
@@ -41,12 +42,6 @@ const SLICE: Duration = Duration::from_millis(10);
 
 /// How long a side found readable is read (it has bytes, so this is short).
 const READY_WAIT: Duration = Duration::from_millis(1);
-
-fn after(now: Instant, d: Duration) -> Instant {
-    now.checked_add(d)
-        .or_else(|| now.checked_add(Duration::from_secs(365 * 86_400)))
-        .unwrap_or(now)
-}
 
 fn reject(conn: &mut Connection<Stream>, rj: AssociateRj) {
     let now = Instant::now();
@@ -347,7 +342,7 @@ fn open_onward(route: &Route, rq: &AssociateRq, inner: &Inner) -> Result<Onward,
             "cannot send the A-ASSOCIATE-RQ to {dest}: {e}"
         )));
     }
-    let deadline = after(now, timeouts.acse);
+    let deadline = deadline_after(now, timeouts.acse);
     let ac = loop {
         match conn.next_indication(deadline, "A-ASSOCIATE response") {
             Ok(Indication::Accepted(ac)) => break *ac,
@@ -613,13 +608,13 @@ impl Relay<'_> {
                 (true, false) => timeouts.dimse,
                 (false, false) => timeouts.idle,
             };
-            if now >= after(last_rx, limit) {
+            if now >= deadline_after(last_rx, limit) {
                 let what = if busy { "a message or answer" } else { "idle" };
                 return self.abort_both(format!("timed out ({what})"));
             }
             if self.inner.shutdown.load(Ordering::SeqCst) {
                 let at = *shutdown_at.get_or_insert(now);
-                if !busy || now >= after(at, timeouts.acse) {
+                if !busy || now >= deadline_after(at, timeouts.acse) {
                     return self.abort_both("the gateway is shutting down".into());
                 }
             }
@@ -635,7 +630,7 @@ impl Relay<'_> {
             flip = !flip;
             match self
                 .conn(side)
-                .wait_indication(Some(after(now, READY_WAIT)))
+                .wait_indication(Some(deadline_after(now, READY_WAIT)))
             {
                 Ok(Some(ind)) => {
                     last_rx = Instant::now();

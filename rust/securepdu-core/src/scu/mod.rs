@@ -1004,8 +1004,9 @@ fn establish_integrity(
     }))
 }
 
-fn deadline_after(now: Instant, d: Duration) -> Instant {
-    // A timeout too large to represent: a year is "forever" for a socket wait.
+/// `now + d`; a timeout too large to represent is a year, "forever" for a
+/// socket wait.
+pub(crate) fn deadline_after(now: Instant, d: Duration) -> Instant {
     now.checked_add(d)
         .or_else(|| now.checked_add(Duration::from_secs(365 * 86_400)))
         .unwrap_or(now)
