@@ -12,24 +12,22 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
 
 use bytes::Bytes;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use common::{client_tls, quick_timeouts, server_tls, Pki, CT};
 use securepdu_core::dimse::VERIFICATION_SOP_CLASS;
 use securepdu_core::integrity::{
     sha256, verify_dir, IntegrityConfig, IntegrityError, IntegrityKey, ManifestEntry, Policy,
     INTEGRITY_CHECK_FAILED, MANIFEST_FILE,
 };
-use securepdu_core::scp::{
-    HandlerStatus, ScpConfig, Server, ShutdownHandle, StoreHandler, StoredObject,
-};
+use securepdu_core::scp::{HandlerStatus, StoreHandler, StoredObject};
 use securepdu_core::scu::{read_file_meta_at, NetError, ScuAssociation, ScuConfig, Timeouts};
 use securepdu_core::store::{EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
-use securepdu_core::tls::{TlsClient, TlsClientOptions, TlsServer, TlsServerOptions};
+use securepdu_core::tls::TlsServer;
 
-const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
 /// Verification and CT are contexts 1 and 3: the integrity context is 5.
 const INTEGRITY_CTX: u8 = 5;
 
@@ -41,23 +39,15 @@ fn cfg(id: &str, byte: u8, policy: Policy) -> Option<IntegrityConfig> {
     Some(IntegrityConfig::new(key(id, byte), policy))
 }
 
-fn quick_timeouts() -> Timeouts {
-    Timeouts {
-        connect: Duration::from_secs(5),
-        acse: Duration::from_secs(5),
-        dimse: Duration::from_secs(10),
-        idle: Duration::from_secs(20),
-    }
-}
-
+/// Records what the SCP stored, refused and found failing its integrity check.
 #[derive(Default)]
-struct Recorder {
+struct IntegrityRecorder {
     stored: Mutex<Vec<StoredObject>>,
     refused: Mutex<Vec<String>>,
     failures: Mutex<Vec<(String, String)>>,
 }
 
-impl StoreHandler for Recorder {
+impl StoreHandler for IntegrityRecorder {
     fn on_stored(&self, obj: &StoredObject) -> Result<Option<HandlerStatus>, String> {
         self.stored.lock().unwrap().push(obj.clone());
         Ok(None)
@@ -75,70 +65,12 @@ impl StoreHandler for Recorder {
     }
 }
 
-struct TestServer {
-    server: Arc<Server>,
-    handle: ShutdownHandle,
-    thread: Option<JoinHandle<()>>,
-    rec: Arc<Recorder>,
-    dir: tempfile::TempDir,
-}
+/// The SCP of these tests: common's, recording integrity events too.
+type TestServer = common::TestServer<IntegrityRecorder>;
 
-impl TestServer {
-    fn start(integrity: Option<IntegrityConfig>, tls: Option<TlsServer>) -> Self {
-        Self::start_with(integrity, tls, quick_timeouts())
-    }
-
-    fn start_with(
-        integrity: Option<IntegrityConfig>,
-        tls: Option<TlsServer>,
-        timeouts: Timeouts,
-    ) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = ScpConfig {
-            ae_title: "STORE".into(),
-            storage_dir: dir.path().to_owned(),
-            timeouts,
-            integrity,
-            ..ScpConfig::default()
-        };
-        let rec = Arc::new(Recorder::default());
-        let server = Arc::new(Server::bind_tls("127.0.0.1", 0, config, rec.clone(), tls).unwrap());
-        let handle = server.shutdown_handle();
-        let s = server.clone();
-        let thread = std::thread::spawn(move || s.serve().unwrap());
-        Self {
-            server,
-            handle,
-            thread: Some(thread),
-            rec,
-            dir,
-        }
-    }
-
-    fn port(&self) -> u16 {
-        self.server.local_addr().port()
-    }
-
-    fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn wait_idle(&self) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.server.active_associations() != 0 {
-            assert!(Instant::now() < deadline, "associations still active");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.handle.shutdown();
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-    }
+/// An SCP on 127.0.0.1 with `integrity`, over TLS when `tls` is given.
+fn start_scp(integrity: Option<IntegrityConfig>, tls: Option<TlsServer>) -> TestServer {
+    TestServer::start_handled("127.0.0.1", tls, |c| c.integrity = integrity)
 }
 
 fn scu_config(integrity: Option<IntegrityConfig>) -> ScuConfig {
@@ -193,7 +125,7 @@ fn dcm_files(dir: &Path) -> Vec<String> {
 
 #[test]
 fn peers_agree_and_the_manifest_verifies() {
-    let server = TestServer::start(cfg("site-a", 0x11, Policy::Opportunistic), None);
+    let server = start_scp(cfg("site-a", 0x11, Policy::Opportunistic), None);
     let mut a = connect(server.port(), cfg("site-a", 0x11, Policy::Required)).unwrap();
     assert!(a.integrity_active());
     assert_eq!(a.integrity_key_id(), Some("site-a"));
@@ -294,7 +226,7 @@ fn peers_agree_and_the_manifest_verifies() {
 
 #[test]
 fn a_different_key_under_the_same_id_is_refused_at_association() {
-    let server = TestServer::start(cfg("site-a", 0x11, Policy::Opportunistic), None);
+    let server = start_scp(cfg("site-a", 0x11, Policy::Opportunistic), None);
     let err = connect(server.port(), cfg("site-a", 0x22, Policy::Opportunistic)).unwrap_err();
     match err {
         NetError::Integrity(IntegrityError::KeyMismatch { key_id }) => assert_eq!(key_id, "site-a"),
@@ -313,7 +245,7 @@ fn err_text(port: u16) -> String {
 
 #[test]
 fn required_scp_rejects_unknown_key_ids_and_plain_peers() {
-    let server = TestServer::start(cfg("site-a", 0x11, Policy::Required), None);
+    let server = start_scp(cfg("site-a", 0x11, Policy::Required), None);
     for integrity in [cfg("site-b", 0x11, Policy::Opportunistic), None] {
         match connect(server.port(), integrity) {
             Err(NetError::Rejected {
@@ -339,7 +271,7 @@ fn required_scp_rejects_unknown_key_ids_and_plain_peers() {
 #[test]
 fn required_scu_refuses_a_peer_without_integrity() {
     for scp in [None, cfg("site-a", 0x11, Policy::Off)] {
-        let server = TestServer::start(scp, None);
+        let server = start_scp(scp, None);
         match connect(server.port(), cfg("site-a", 0x11, Policy::Required)) {
             Err(NetError::Integrity(e @ IntegrityError::Unsupported(_))) => {
                 assert!(e.to_string().contains("(required)"), "{e}");
@@ -351,7 +283,7 @@ fn required_scu_refuses_a_peer_without_integrity() {
 
 #[test]
 fn opportunistic_scu_works_with_a_peer_without_integrity() {
-    let server = TestServer::start(None, None);
+    let server = start_scp(None, None);
     let mut a = connect(server.port(), cfg("site-a", 0x11, Policy::Opportunistic)).unwrap();
     assert!(!a.integrity_active());
     assert!(a.rejected_contexts().is_empty());
@@ -373,7 +305,7 @@ fn opportunistic_scu_works_with_a_peer_without_integrity() {
     assert!(verify_dir(server.dir(), None).unwrap().is_clean());
 
     // An SCU with policy off does not even propose it.
-    let server = TestServer::start(cfg("site-a", 0x11, Policy::Required), None);
+    let server = start_scp(cfg("site-a", 0x11, Policy::Required), None);
     assert!(matches!(
         connect(server.port(), cfg("site-a", 0x11, Policy::Off)),
         Err(NetError::Rejected { reason: 1, .. })
@@ -480,7 +412,7 @@ fn rewrite_pdata(body: &mut [u8], mode: &Mode) {
 
 #[test]
 fn a_flipped_bit_on_the_wire_is_refused_and_nothing_is_stored() {
-    let server = TestServer::start(cfg("site-a", 0x11, Policy::Required), None);
+    let server = start_scp(cfg("site-a", 0x11, Policy::Required), None);
     let flipped = Arc::new(AtomicBool::new(false));
     let port = proxy(server.port(), Mode::FlipOnce(flipped.clone()));
     let mut a = connect(port, cfg("site-a", 0x11, Policy::Required)).unwrap();
@@ -515,7 +447,7 @@ fn a_flipped_bit_on_the_wire_is_refused_and_nothing_is_stored() {
 
 #[test]
 fn a_tag_replayed_into_another_association_is_refused() {
-    let server = TestServer::start(cfg("site-a", 0x11, Policy::Required), None);
+    let server = start_scp(cfg("site-a", 0x11, Policy::Required), None);
     let tags = Arc::new(Mutex::new(Vec::new()));
     let port = proxy(server.port(), Mode::Record(tags.clone()));
     let data = pattern(5000, 4);
@@ -535,39 +467,11 @@ fn a_tag_replayed_into_another_association_is_refused() {
     assert_eq!(manifest_lines(server.dir()).len(), 1);
 }
 
-/// A CA-signed server certificate for 127.0.0.1, in `dir`.
-fn tls_pair(dir: &Path) -> (TlsServer, TlsClient) {
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.distinguished_name.push(DnType::CommonName, "test CA");
-    p.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = KeyPair::generate().unwrap();
-    let ca = p.self_signed(&ca_key).unwrap();
-    let mut s = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-    s.distinguished_name.push(DnType::CommonName, "scp");
-    let key = KeyPair::generate().unwrap();
-    let cert = s.signed_by(&key, &ca, &ca_key).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-    std::fs::write(dir.join("s.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("s.key"), key.serialize_pem()).unwrap();
-    let server =
-        TlsServer::new(&TlsServerOptions::new(dir.join("s.pem"), dir.join("s.key"))).unwrap();
-    let client = TlsClient::new(&TlsClientOptions {
-        ca_file: Some(dir.join("ca.pem")),
-        ..TlsClientOptions::default()
-    })
-    .unwrap();
-    (server, client)
-}
-
 #[test]
 fn peers_agree_over_tls() {
-    let pki = tempfile::tempdir().unwrap();
-    let (tls_server, tls_client) = tls_pair(pki.path());
-    let server = TestServer::start(cfg("site-a", 0x11, Policy::Required), Some(tls_server));
+    let pki = Pki::new("Test CA");
+    let (tls_server, tls_client) = (server_tls(&pki, |_| {}), client_tls(&pki, |_| {}));
+    let server = start_scp(cfg("site-a", 0x11, Policy::Required), Some(tls_server));
     let mut a = ScuAssociation::connect_tls(
         "127.0.0.1",
         server.port(),
@@ -610,7 +514,10 @@ fn a_missing_tag_is_refused_after_the_dimse_timeout() {
         dimse: Duration::from_secs(1),
         ..quick_timeouts()
     };
-    let server = TestServer::start_with(cfg("site-a", 0x11, Policy::Required), None, timeouts);
+    let server = TestServer::start_handled("127.0.0.1", None, |c| {
+        c.integrity = cfg("site-a", 0x11, Policy::Required);
+        c.timeouts = timeouts;
+    });
     let port = proxy(server.port(), Mode::DropTags);
     let mut a = connect(port, cfg("site-a", 0x11, Policy::Required)).unwrap();
     let out = store(&mut a, "1.2.8.1", pattern(2000, 5));

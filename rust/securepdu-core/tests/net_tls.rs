@@ -8,17 +8,15 @@
 )]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use bytes::Bytes;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use common::{client_tls, quick_timeouts, server_tls, Pki, CT};
 use securepdu_core::dimse::VERIFICATION_SOP_CLASS;
-use securepdu_core::scp::{
-    HandlerStatus, ScpConfig, Server, ShutdownHandle, StoreHandler, StoredObject,
-};
+use securepdu_core::scp::{HandlerStatus, StoreHandler, StoredObject};
 use securepdu_core::scu::{NetError, ScuAssociation, ScuConfig, Timeouts};
 use securepdu_core::store::{EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 use securepdu_core::tls::{
@@ -26,82 +24,14 @@ use securepdu_core::tls::{
     TlsServerOptions,
 };
 
-const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
-
-fn quick_timeouts() -> Timeouts {
-    Timeouts {
-        connect: Duration::from_secs(5),
-        acse: Duration::from_secs(5),
-        dimse: Duration::from_secs(20),
-        idle: Duration::from_secs(20),
-    }
-}
-
-/// A CA and the files of the certificates it issued, in a temporary directory.
-struct Pki {
-    dir: tempfile::TempDir,
-    ca_cert: rcgen::Certificate,
-    ca_key: KeyPair,
-}
-
-impl Pki {
-    fn new(name: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.distinguished_name.push(DnType::CommonName, name);
-        p.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_key = KeyPair::generate().unwrap();
-        let ca_cert = p.self_signed(&ca_key).unwrap();
-        std::fs::write(dir.path().join("ca.pem"), ca_cert.pem()).unwrap();
-        Self {
-            dir,
-            ca_cert,
-            ca_key,
-        }
-    }
-
-    fn ca(&self) -> PathBuf {
-        self.dir.path().join("ca.pem")
-    }
-
-    /// Issues a certificate for `sans`; returns (chain file, key file).
-    fn issue(&self, file: &str, cn: &str, sans: &[&str], expired: bool) -> (PathBuf, PathBuf) {
-        let mut p =
-            CertificateParams::new(sans.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
-                .unwrap();
-        p.distinguished_name.push(DnType::CommonName, cn);
-        p.distinguished_name
-            .push(DnType::OrganizationName, "Test Hospital");
-        if expired {
-            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            p.not_after = rcgen::date_time_ymd(2021, 1, 1);
-        }
-        let key = KeyPair::generate().unwrap();
-        let cert = p.signed_by(&key, &self.ca_cert, &self.ca_key).unwrap();
-        let chain = self.dir.path().join(format!("{file}.pem"));
-        let keyf = self.dir.path().join(format!("{file}.key"));
-        std::fs::write(&chain, cert.pem()).unwrap();
-        std::fs::write(&keyf, key.serialize_pem()).unwrap();
-        (chain, keyf)
-    }
-
-    fn server(&self) -> (PathBuf, PathBuf) {
-        self.issue("server", "scp", &["localhost", "127.0.0.1", "::1"], false)
-    }
-}
-
+/// Records what the SCP stored and the TLS errors it reported.
 #[derive(Default)]
-struct Recorder {
+struct TlsRecorder {
     stored: Mutex<Vec<StoredObject>>,
     tls_errors: Mutex<Vec<TlsError>>,
 }
 
-impl StoreHandler for Recorder {
+impl StoreHandler for TlsRecorder {
     fn on_stored(&self, obj: &StoredObject) -> Result<Option<HandlerStatus>, String> {
         self.stored.lock().unwrap().push(obj.clone());
         Ok(None)
@@ -112,65 +42,22 @@ impl StoreHandler for Recorder {
     }
 }
 
-struct TestServer {
-    server: Arc<Server>,
-    handle: ShutdownHandle,
-    thread: Option<JoinHandle<()>>,
-    rec: Arc<Recorder>,
-    _dir: tempfile::TempDir,
+/// The SCP of these tests: common's, recording TLS errors too.
+type TestServer = common::TestServer<TlsRecorder>;
+
+/// An SCP on `host`, over TLS when `tls` is given.
+fn start_scp(host: &str, tls: Option<TlsServer>) -> TestServer {
+    TestServer::start_handled(host, tls, |_| {})
 }
 
-impl TestServer {
-    fn start(host: &str, tls: Option<TlsServer>) -> Self {
-        Self::start_with(host, tls, quick_timeouts())
-    }
-
-    fn start_with(host: &str, tls: Option<TlsServer>, timeouts: Timeouts) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = ScpConfig {
-            ae_title: "STORE".into(),
-            storage_dir: dir.path().to_owned(),
-            timeouts,
-            ..ScpConfig::default()
-        };
-        let rec = Arc::new(Recorder::default());
-        let server = Arc::new(Server::bind_tls(host, 0, config, rec.clone(), tls).unwrap());
-        let handle = server.shutdown_handle();
-        let s = server.clone();
-        let thread = std::thread::spawn(move || s.serve().unwrap());
-        Self {
-            server,
-            handle,
-            thread: Some(thread),
-            rec,
-            _dir: dir,
-        }
-    }
-
-    fn port(&self) -> u16 {
-        self.server.local_addr().port()
-    }
-
-    /// Waits (up to 5 s) for the SCP to report a TLS error.
-    fn tls_error(&self) -> TlsError {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(e) = self.rec.tls_errors.lock().unwrap().first() {
-                return e.clone();
-            }
-            assert!(Instant::now() < deadline, "no TLS error on the SCP");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.handle.shutdown();
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-    }
+/// Waits (up to 5 s) for the SCP to report a TLS error.
+fn tls_error(server: &TestServer) -> TlsError {
+    let mut first = None;
+    common::wait_until(|| {
+        first = server.rec.tls_errors.lock().unwrap().first().cloned();
+        first.is_some()
+    });
+    first.unwrap()
 }
 
 fn scu_config() -> ScuConfig {
@@ -187,22 +74,6 @@ fn scu_config() -> ScuConfig {
         timeouts: quick_timeouts(),
         ..ScuConfig::default()
     }
-}
-
-fn server_tls(pki: &Pki, tweak: impl FnOnce(&mut TlsServerOptions)) -> TlsServer {
-    let (cert, key) = pki.server();
-    let mut o = TlsServerOptions::new(cert, key);
-    tweak(&mut o);
-    TlsServer::new(&o).unwrap()
-}
-
-fn client_tls(pki: &Pki, tweak: impl FnOnce(&mut TlsClientOptions)) -> TlsClient {
-    let mut o = TlsClientOptions {
-        ca_file: Some(pki.ca()),
-        ..TlsClientOptions::default()
-    };
-    tweak(&mut o);
-    TlsClient::new(&o).unwrap()
 }
 
 fn connect(host: &str, port: u16, tls: &TlsClient) -> Result<ScuAssociation, NetError> {
@@ -240,7 +111,7 @@ fn echo_and_store_tls13_and_tls12_ipv4_ipv6() {
         ("::1", "::1"),
         ("localhost", "127.0.0.1"),
     ] {
-        let server = TestServer::start(bind, Some(server_tls(&pki, |_| {})));
+        let server = start_scp(bind, Some(server_tls(&pki, |_| {})));
         let (v, _) = echo_and_store(host, &server, &client_tls(&pki, |_| {}));
         assert_eq!(v, "TLSv1.3");
         let tls12 = client_tls(&pki, |o| o.profile = TlsProfile::Tls12Only);
@@ -258,7 +129,7 @@ fn echo_and_store_tls13_and_tls12_ipv4_ipv6() {
 #[test]
 fn mutual_tls_accepted_and_subject_given_to_handler() {
     let pki = Pki::new("Test CA");
-    let server = TestServer::start(
+    let server = start_scp(
         "127.0.0.1",
         Some(server_tls(&pki, |o| o.ca_file = Some(pki.ca()))),
     );
@@ -281,14 +152,14 @@ fn mutual_tls_accepted_and_subject_given_to_handler() {
 fn client_without_certificate_refused() {
     let pki = Pki::new("Test CA");
     for profile in [TlsProfile::Tls13Only, TlsProfile::Tls12Only] {
-        let server = TestServer::start(
+        let server = start_scp(
             "127.0.0.1",
             Some(server_tls(&pki, |o| o.ca_file = Some(pki.ca()))),
         );
         let tls = client_tls(&pki, |o| o.profile = profile);
         let e = tls_err(connect("127.0.0.1", server.port(), &tls));
         assert_eq!(e, TlsError::ClientCertificateMissing, "{profile:?}");
-        assert_eq!(server.tls_error(), TlsError::ClientCertificateMissing);
+        assert_eq!(tls_error(&server), TlsError::ClientCertificateMissing);
     }
 }
 
@@ -296,7 +167,7 @@ fn client_without_certificate_refused() {
 fn client_certificate_from_another_ca_refused() {
     let pki = Pki::new("Test CA");
     let other = Pki::new("Other CA");
-    let server = TestServer::start(
+    let server = start_scp(
         "127.0.0.1",
         Some(server_tls(&pki, |o| o.ca_file = Some(pki.ca()))),
     );
@@ -312,11 +183,11 @@ fn client_certificate_from_another_ca_refused() {
     );
     assert!(
         matches!(
-            server.tls_error(),
+            tls_error(&server),
             TlsError::ClientCertificateRefused { .. }
         ),
         "{:?}",
-        server.tls_error()
+        tls_error(&server)
     );
 }
 
@@ -324,7 +195,7 @@ fn client_certificate_from_another_ca_refused() {
 fn untrusted_issuer() {
     let pki = Pki::new("Test CA");
     let other = Pki::new("Other CA");
-    let server = TestServer::start("127.0.0.1", Some(server_tls(&pki, |_| {})));
+    let server = start_scp("127.0.0.1", Some(server_tls(&pki, |_| {})));
     let e = tls_err(connect(
         "127.0.0.1",
         server.port(),
@@ -332,7 +203,7 @@ fn untrusted_issuer() {
     ));
     assert_eq!(e, TlsError::UntrustedIssuer);
     assert!(matches!(
-        server.tls_error(),
+        tls_error(&server),
         TlsError::CertificateRefusedByPeer { .. }
     ));
 }
@@ -340,7 +211,7 @@ fn untrusted_issuer() {
 #[test]
 fn system_store_only_on_request() {
     let pki = Pki::new("Test CA");
-    let server = TestServer::start("127.0.0.1", Some(server_tls(&pki, |_| {})));
+    let server = start_scp("127.0.0.1", Some(server_tls(&pki, |_| {})));
     // No CA file and no system store: nothing to verify against.
     let none = TlsClient::new(&TlsClientOptions::default()).unwrap_err();
     assert!(none.to_string().contains("CA file"), "{none}");
@@ -360,7 +231,7 @@ fn system_store_only_on_request() {
 fn expired_certificate() {
     let pki = Pki::new("Test CA");
     let (cert, key) = pki.issue("old", "scp", &["127.0.0.1"], true);
-    let server = TestServer::start(
+    let server = start_scp(
         "127.0.0.1",
         Some(TlsServer::new(&TlsServerOptions::new(cert, key)).unwrap()),
     );
@@ -376,7 +247,7 @@ fn expired_certificate() {
 fn wrong_host_name_and_opt_out() {
     let pki = Pki::new("Test CA");
     let (cert, key) = pki.issue("elsewhere", "scp", &["pacs.example.org"], false);
-    let server = TestServer::start(
+    let server = start_scp(
         "127.0.0.1",
         Some(TlsServer::new(&TlsServerOptions::new(cert, key)).unwrap()),
     );
@@ -407,20 +278,20 @@ fn wrong_host_name_and_opt_out() {
 #[test]
 fn no_common_protocol_version() {
     let pki = Pki::new("Test CA");
-    let server = TestServer::start(
+    let server = start_scp(
         "127.0.0.1",
         Some(server_tls(&pki, |o| o.profile = TlsProfile::Tls12Only)),
     );
     let tls = client_tls(&pki, |o| o.profile = TlsProfile::Tls13Only);
     let e = tls_err(connect("127.0.0.1", server.port(), &tls));
     assert_eq!(e, TlsError::NoCommonProtocolVersion);
-    assert_eq!(server.tls_error(), TlsError::NoCommonProtocolVersion);
+    assert_eq!(tls_error(&server), TlsError::NoCommonProtocolVersion);
 }
 
 #[test]
 fn no_common_cipher_suite() {
     let pki = Pki::new("Test CA");
-    let server = TestServer::start(
+    let server = start_scp(
         "127.0.0.1",
         Some(server_tls(&pki, |o| {
             o.ciphers = vec!["TLS_AES_256_GCM_SHA384".into()];
@@ -429,13 +300,13 @@ fn no_common_cipher_suite() {
     let tls = client_tls(&pki, |o| o.ciphers = vec!["TLS_AES_128_GCM_SHA256".into()]);
     let e = tls_err(connect("127.0.0.1", server.port(), &tls));
     assert_eq!(e, TlsError::NoCommonCipherSuite);
-    assert_eq!(server.tls_error(), TlsError::NoCommonCipherSuite);
+    assert_eq!(tls_error(&server), TlsError::NoCommonCipherSuite);
 }
 
 #[test]
 fn plain_and_tls_mismatch_and_scp_keeps_serving() {
     let pki = Pki::new("Test CA");
-    let tls_server = TestServer::start("127.0.0.1", Some(server_tls(&pki, |_| {})));
+    let tls_server = start_scp("127.0.0.1", Some(server_tls(&pki, |_| {})));
     // Plain SCU to the TLS SCP: the SCP names the cause; the SCU sees a closed connection.
     let plain = ScuAssociation::connect("127.0.0.1", tls_server.port(), scu_config());
     let hint = plain
@@ -443,14 +314,14 @@ fn plain_and_tls_mismatch_and_scp_keeps_serving() {
         .to_string();
     assert!(hint.contains("expects TLS"), "{hint}");
     assert_eq!(
-        tls_server.tls_error(),
+        tls_error(&tls_server),
         TlsError::PlainTcpToTlsPort { first_byte: 0x01 }
     );
     // The TLS SCP still serves TLS clients.
     echo_and_store("127.0.0.1", &tls_server, &client_tls(&pki, |_| {}));
 
     // TLS SCU to a plain SCP.
-    let plain_server = TestServer::start("127.0.0.1", None);
+    let plain_server = start_scp("127.0.0.1", None);
     let e = tls_err(connect(
         "127.0.0.1",
         plain_server.port(),
@@ -476,14 +347,16 @@ fn handshake_timeout_does_not_block_others() {
         acse: Duration::from_secs(3),
         ..quick_timeouts()
     };
-    let server = TestServer::start_with("127.0.0.1", Some(server_tls(&pki, |_| {})), timeouts);
+    let server = TestServer::start_handled("127.0.0.1", Some(server_tls(&pki, |_| {})), |c| {
+        c.timeouts = timeouts
+    });
     // A client that connects and says nothing.
     let _silent = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
     let started = Instant::now();
     echo_and_store("127.0.0.1", &server, &client_tls(&pki, |_| {}));
     // Served while the silent client's handshake is still pending.
     assert!(started.elapsed() < Duration::from_millis(2500));
-    assert_eq!(server.tls_error(), TlsError::HandshakeTimeout);
+    assert_eq!(tls_error(&server), TlsError::HandshakeTimeout);
 }
 
 /// Runs the openssl command (Debian's openssl; the test fails without it).
@@ -508,7 +381,7 @@ fn sec1_and_pkcs1_keys() {
     assert!(std::fs::read_to_string(&sec1)
         .unwrap()
         .contains("BEGIN EC PRIVATE KEY"));
-    let server = TestServer::start(
+    let server = start_scp(
         "127.0.0.1",
         Some(TlsServer::new(&TlsServerOptions::new(&cert, &sec1)).unwrap()),
     );
@@ -556,7 +429,7 @@ fn sec1_and_pkcs1_keys() {
         "-out",
         &p("rsa.pem")
     ]));
-    let server = TestServer::start(
+    let server = start_scp(
         "127.0.0.1",
         Some(TlsServer::new(&TlsServerOptions::new(p("rsa.pem"), p("rsa.key"))).unwrap()),
     );

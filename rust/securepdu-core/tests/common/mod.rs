@@ -17,6 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use securepdu_core::association::{Association, Config, Indication};
 use securepdu_core::conn::Connection;
 use securepdu_core::dimse::VERIFICATION_SOP_CLASS;
@@ -30,6 +31,7 @@ use securepdu_core::scp::{
 };
 use securepdu_core::scu::{ScuAssociation, ScuConfig, Timeouts};
 use securepdu_core::store::{EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
+use securepdu_core::tls::{TlsClient, TlsClientOptions, TlsServer, TlsServerOptions};
 
 pub const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
 pub const MR: &str = "1.2.840.10008.5.1.4.1.1.4";
@@ -94,11 +96,13 @@ impl StoreHandler for Recorder {
     }
 }
 
-pub struct TestServer {
+/// A storage SCP on a free port, serving from its own thread into a temporary
+/// directory, with handler `R`; shut down and joined when dropped.
+pub struct TestServer<R: StoreHandler = Recorder> {
     pub server: Arc<Server>,
     pub handle: ShutdownHandle,
     pub thread: Option<JoinHandle<()>>,
-    pub rec: Arc<Recorder>,
+    pub rec: Arc<R>,
     pub dir: tempfile::TempDir,
 }
 
@@ -113,6 +117,26 @@ impl TestServer {
         host: &str,
         tweak: impl FnOnce(&mut ScpConfig),
     ) -> Self {
+        Self::launch(dir, host, None, tweak)
+    }
+}
+
+impl<R: StoreHandler + Default> TestServer<R> {
+    /// A server with a fresh handler `R`, over TLS when `tls` is given.
+    pub fn start_handled(
+        host: &str,
+        tls: Option<TlsServer>,
+        tweak: impl FnOnce(&mut ScpConfig),
+    ) -> Self {
+        Self::launch(tempfile::tempdir().unwrap(), host, tls, tweak)
+    }
+
+    fn launch(
+        dir: tempfile::TempDir,
+        host: &str,
+        tls: Option<TlsServer>,
+        tweak: impl FnOnce(&mut ScpConfig),
+    ) -> Self {
         let mut config = ScpConfig {
             ae_title: "STORE".into(),
             storage_dir: dir.path().to_owned(),
@@ -120,8 +144,8 @@ impl TestServer {
             ..ScpConfig::default()
         };
         tweak(&mut config);
-        let rec = Arc::new(Recorder::default());
-        let server = Arc::new(Server::bind(host, 0, config, rec.clone()).unwrap());
+        let rec = Arc::new(R::default());
+        let server = Arc::new(Server::bind_tls(host, 0, config, rec.clone(), tls).unwrap());
         let handle = server.shutdown_handle();
         let s = server.clone();
         let thread = std::thread::spawn(move || s.serve().unwrap());
@@ -133,7 +157,9 @@ impl TestServer {
             dir,
         }
     }
+}
 
+impl<R: StoreHandler> TestServer<R> {
     pub fn port(&self) -> u16 {
         self.server.local_addr().port()
     }
@@ -151,13 +177,91 @@ impl TestServer {
     }
 }
 
-impl Drop for TestServer {
+impl<R: StoreHandler> Drop for TestServer<R> {
     fn drop(&mut self) {
         self.handle.shutdown();
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
         }
     }
+}
+
+/// A CA and the files of the certificates it issued, in a temporary directory
+/// (made at test time: nothing is committed).
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+    ca_cert: rcgen::Certificate,
+    pub ca_key: KeyPair,
+}
+
+impl Pki {
+    pub fn new(name: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(DnType::CommonName, name);
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = p.self_signed(&ca_key).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca_cert.pem()).unwrap();
+        Self {
+            dir,
+            ca_cert,
+            ca_key,
+        }
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// Issues a certificate for `sans`; returns (chain file, key file).
+    pub fn issue(&self, file: &str, cn: &str, sans: &[&str], expired: bool) -> (PathBuf, PathBuf) {
+        let mut p =
+            CertificateParams::new(sans.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+                .unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.distinguished_name
+            .push(DnType::OrganizationName, "Test Hospital");
+        if expired {
+            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let key = KeyPair::generate().unwrap();
+        let cert = p.signed_by(&key, &self.ca_cert, &self.ca_key).unwrap();
+        let chain = self.dir.path().join(format!("{file}.pem"));
+        let keyf = self.dir.path().join(format!("{file}.key"));
+        std::fs::write(&chain, cert.pem()).unwrap();
+        std::fs::write(&keyf, key.serialize_pem()).unwrap();
+        (chain, keyf)
+    }
+
+    /// The server's certificate: localhost, 127.0.0.1 and ::1.
+    pub fn server(&self) -> (PathBuf, PathBuf) {
+        self.issue("server", "scp", &["localhost", "127.0.0.1", "::1"], false)
+    }
+}
+
+/// The SCP side of TLS with `pki`'s server certificate, options tweaked.
+pub fn server_tls(pki: &Pki, tweak: impl FnOnce(&mut TlsServerOptions)) -> TlsServer {
+    let (cert, key) = pki.server();
+    let mut o = TlsServerOptions::new(cert, key);
+    tweak(&mut o);
+    TlsServer::new(&o).unwrap()
+}
+
+/// The SCU side of TLS trusting `pki`'s CA, options tweaked.
+pub fn client_tls(pki: &Pki, tweak: impl FnOnce(&mut TlsClientOptions)) -> TlsClient {
+    let mut o = TlsClientOptions {
+        ca_file: Some(pki.ca()),
+        ..TlsClientOptions::default()
+    };
+    tweak(&mut o);
+    TlsClient::new(&o).unwrap()
 }
 
 /// Polls `cond` for up to 5 s.
