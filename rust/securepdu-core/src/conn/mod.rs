@@ -1132,6 +1132,28 @@ mod tests {
         assert!(conn.is_closed());
     }
 
+    /// Plain TCP tells how much a read returns at once (what sizes the
+    /// zero-filled space of the next read), and quick ACKs are accepted.
+    #[cfg(unix)]
+    #[test]
+    fn tcp_reports_ready_bytes() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut ours, _) = listener.accept().unwrap();
+        assert_eq!(ours.ready_bytes(), Some(0));
+        peer.write_all(&[7u8; 3000]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ours.ready_bytes() != Some(3000) {
+            assert!(Instant::now() < deadline, "{:?}", ours.ready_bytes());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut buf = vec![0u8; 3000];
+        ours.read_exact(&mut buf).unwrap();
+        ours.ack_now();
+        assert_eq!(ours.ready_bytes(), Some(0));
+        assert!(buf.iter().all(|&b| b == 7));
+    }
+
     #[test]
     fn ae_titles() {
         assert!(validate_ae_title("STORE", "x").is_ok());
