@@ -8,7 +8,7 @@
 )]
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,13 +17,12 @@ use std::time::Duration;
 mod common;
 
 use bytes::Bytes;
-use common::{client_tls, quick_timeouts, server_tls, Pki, CT};
+use common::{client_tls, quick_timeouts, server_tls, Pki, TestServer, CT};
 use securepdu_core::dimse::VERIFICATION_SOP_CLASS;
 use securepdu_core::integrity::{
     sha256, verify_dir, IntegrityConfig, IntegrityError, IntegrityKey, ManifestEntry, Policy,
     INTEGRITY_CHECK_FAILED, MANIFEST_FILE,
 };
-use securepdu_core::scp::{HandlerStatus, StoreHandler, StoredObject};
 use securepdu_core::scu::{read_file_meta_at, NetError, ScuAssociation, ScuConfig, Timeouts};
 use securepdu_core::store::{EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 use securepdu_core::tls::TlsServer;
@@ -39,38 +38,9 @@ fn cfg(id: &str, byte: u8, policy: Policy) -> Option<IntegrityConfig> {
     Some(IntegrityConfig::new(key(id, byte), policy))
 }
 
-/// Records what the SCP stored, refused and found failing its integrity check.
-#[derive(Default)]
-struct IntegrityRecorder {
-    stored: Mutex<Vec<StoredObject>>,
-    refused: Mutex<Vec<String>>,
-    failures: Mutex<Vec<(String, String)>>,
-}
-
-impl StoreHandler for IntegrityRecorder {
-    fn on_stored(&self, obj: &StoredObject) -> Result<Option<HandlerStatus>, String> {
-        self.stored.lock().unwrap().push(obj.clone());
-        Ok(None)
-    }
-
-    fn on_refused(&self, _peer: SocketAddr, _calling: &str, _called: &str, reason: &str) {
-        self.refused.lock().unwrap().push(reason.to_owned());
-    }
-
-    fn on_integrity_failure(&self, _peer: SocketAddr, uid: &str, detail: &str) {
-        self.failures
-            .lock()
-            .unwrap()
-            .push((uid.to_owned(), detail.to_owned()));
-    }
-}
-
-/// The SCP of these tests: common's, recording integrity events too.
-type TestServer = common::TestServer<IntegrityRecorder>;
-
 /// An SCP on 127.0.0.1 with `integrity`, over TLS when `tls` is given.
 fn start_scp(integrity: Option<IntegrityConfig>, tls: Option<TlsServer>) -> TestServer {
-    TestServer::start_handled("127.0.0.1", tls, |c| c.integrity = integrity)
+    TestServer::start_tls("127.0.0.1", tls, |c| c.integrity = integrity)
 }
 
 fn scu_config(integrity: Option<IntegrityConfig>) -> ScuConfig {
@@ -514,7 +484,7 @@ fn a_missing_tag_is_refused_after_the_dimse_timeout() {
         dimse: Duration::from_secs(1),
         ..quick_timeouts()
     };
-    let server = TestServer::start_handled("127.0.0.1", None, |c| {
+    let server = TestServer::start_tls("127.0.0.1", None, |c| {
         c.integrity = cfg("site-a", 0x11, Policy::Required);
         c.timeouts = timeouts;
     });

@@ -7,16 +7,13 @@
     clippy::panic
 )]
 
-use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 mod common;
 
 use bytes::Bytes;
-use common::{client_tls, quick_timeouts, server_tls, Pki, CT};
+use common::{client_tls, quick_timeouts, server_tls, Pki, TestServer, CT};
 use securepdu_core::dimse::VERIFICATION_SOP_CLASS;
-use securepdu_core::scp::{HandlerStatus, StoreHandler, StoredObject};
 use securepdu_core::scu::{NetError, ScuAssociation, ScuConfig, Timeouts};
 use securepdu_core::store::{EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 use securepdu_core::tls::{
@@ -24,30 +21,9 @@ use securepdu_core::tls::{
     TlsServerOptions,
 };
 
-/// Records what the SCP stored and the TLS errors it reported.
-#[derive(Default)]
-struct TlsRecorder {
-    stored: Mutex<Vec<StoredObject>>,
-    tls_errors: Mutex<Vec<TlsError>>,
-}
-
-impl StoreHandler for TlsRecorder {
-    fn on_stored(&self, obj: &StoredObject) -> Result<Option<HandlerStatus>, String> {
-        self.stored.lock().unwrap().push(obj.clone());
-        Ok(None)
-    }
-
-    fn on_tls_error(&self, _peer: SocketAddr, error: &TlsError) {
-        self.tls_errors.lock().unwrap().push(error.clone());
-    }
-}
-
-/// The SCP of these tests: common's, recording TLS errors too.
-type TestServer = common::TestServer<TlsRecorder>;
-
 /// An SCP on `host`, over TLS when `tls` is given.
 fn start_scp(host: &str, tls: Option<TlsServer>) -> TestServer {
-    TestServer::start_handled(host, tls, |_| {})
+    TestServer::start_tls(host, tls, |_| {})
 }
 
 /// Waits (up to 5 s) for the SCP to report a TLS error.
@@ -347,7 +323,7 @@ fn handshake_timeout_does_not_block_others() {
         acse: Duration::from_secs(3),
         ..quick_timeouts()
     };
-    let server = TestServer::start_handled("127.0.0.1", Some(server_tls(&pki, |_| {})), |c| {
+    let server = TestServer::start_tls("127.0.0.1", Some(server_tls(&pki, |_| {})), |c| {
         c.timeouts = timeouts
     });
     // A client that connects and says nothing.

@@ -31,7 +31,7 @@ use securepdu_core::scp::{
 };
 use securepdu_core::scu::{ScuAssociation, ScuConfig, Timeouts};
 use securepdu_core::store::{EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
-use securepdu_core::tls::{TlsClient, TlsClientOptions, TlsServer, TlsServerOptions};
+use securepdu_core::tls::{TlsClient, TlsClientOptions, TlsError, TlsServer, TlsServerOptions};
 
 pub const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
 pub const MR: &str = "1.2.840.10008.5.1.4.1.1.4";
@@ -60,6 +60,12 @@ pub struct Recorder {
     pub errors: Mutex<Vec<String>>,
     /// Panic in the next `on_association` (once), as a bug would.
     pub panic_once: AtomicBool,
+    /// TLS handshake failures reported.
+    pub tls_errors: Mutex<Vec<TlsError>>,
+    /// Reasons of refused associations.
+    pub refused: Mutex<Vec<String>>,
+    /// (SOP Instance UID, detail) of failed integrity checks.
+    pub failures: Mutex<Vec<(String, String)>>,
 }
 
 impl StoreHandler for Recorder {
@@ -94,15 +100,30 @@ impl StoreHandler for Recorder {
     fn on_error(&self, _peer: Option<SocketAddr>, message: &str) {
         self.errors.lock().unwrap().push(message.to_owned());
     }
+
+    fn on_tls_error(&self, _peer: SocketAddr, error: &TlsError) {
+        self.tls_errors.lock().unwrap().push(error.clone());
+    }
+
+    fn on_refused(&self, _peer: SocketAddr, _calling: &str, _called: &str, reason: &str) {
+        self.refused.lock().unwrap().push(reason.to_owned());
+    }
+
+    fn on_integrity_failure(&self, _peer: SocketAddr, uid: &str, detail: &str) {
+        self.failures
+            .lock()
+            .unwrap()
+            .push((uid.to_owned(), detail.to_owned()));
+    }
 }
 
 /// A storage SCP on a free port, serving from its own thread into a temporary
-/// directory, with handler `R`; shut down and joined when dropped.
-pub struct TestServer<R: StoreHandler = Recorder> {
+/// directory, with a [`Recorder`]; shut down and joined when dropped.
+pub struct TestServer {
     pub server: Arc<Server>,
     pub handle: ShutdownHandle,
     pub thread: Option<JoinHandle<()>>,
-    pub rec: Arc<R>,
+    pub rec: Arc<Recorder>,
     pub dir: tempfile::TempDir,
 }
 
@@ -119,11 +140,9 @@ impl TestServer {
     ) -> Self {
         Self::launch(dir, host, None, tweak)
     }
-}
 
-impl<R: StoreHandler + Default> TestServer<R> {
-    /// A server with a fresh handler `R`, over TLS when `tls` is given.
-    pub fn start_handled(
+    /// [`Self::start`] over TLS when `tls` is given.
+    pub fn start_tls(
         host: &str,
         tls: Option<TlsServer>,
         tweak: impl FnOnce(&mut ScpConfig),
@@ -144,7 +163,7 @@ impl<R: StoreHandler + Default> TestServer<R> {
             ..ScpConfig::default()
         };
         tweak(&mut config);
-        let rec = Arc::new(R::default());
+        let rec = Arc::new(Recorder::default());
         let server = Arc::new(Server::bind_tls(host, 0, config, rec.clone(), tls).unwrap());
         let handle = server.shutdown_handle();
         let s = server.clone();
@@ -157,9 +176,7 @@ impl<R: StoreHandler + Default> TestServer<R> {
             dir,
         }
     }
-}
 
-impl<R: StoreHandler> TestServer<R> {
     pub fn port(&self) -> u16 {
         self.server.local_addr().port()
     }
@@ -177,7 +194,7 @@ impl<R: StoreHandler> TestServer<R> {
     }
 }
 
-impl<R: StoreHandler> Drop for TestServer<R> {
+impl Drop for TestServer {
     fn drop(&mut self) {
         self.handle.shutdown();
         if let Some(t) = self.thread.take() {
