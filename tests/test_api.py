@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pickle
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -170,3 +172,20 @@ def test_connection_refused_is_a_network_error() -> None:
         port = s.getsockname()[1]  # bound, never listening: connect is refused
         with pytest.raises(securepdu.NetworkError, match="cannot connect"):
             securepdu.associate("127.0.0.1", port, timeout=5)
+
+
+def test_sending_files_does_not_import_pydicom(scp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # pydicom (with numpy and PIL) is most of a command's start-up time, and a file
+    # in a syntax the peer accepts is never decoded: only a data set needs it.
+    path = tmp_path / "ct.dcm"
+    make_dataset("CT", 32, 32).save_as(path, enforce_file_format=True)
+    script = (
+        "import sys, securepdu, securepdu.cli\n"
+        f"results = securepdu.send('127.0.0.1', {scp.port}, [{str(path)!r}], called_ae='STORE')\n"
+        "assert [r.ok for r in results] == [True], results\n"
+        "print(sorted(m for m in ('pydicom', 'numpy', 'PIL') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert len(scp.seen) == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 import zlib
 from collections import deque
@@ -16,17 +17,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Union
-
-from pydicom import Dataset, dcmread
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset
-from pydicom.uid import UID
+from typing import TYPE_CHECKING, Any, TypeGuard, Union
 
 from securepdu import _core, uids
 from securepdu.errors import NoPresentationContext
 from securepdu.integrity import KeySource, resolve_integrity
 from securepdu.tls import TLSConfig
+
+# pydicom (and numpy and PIL behind it) is imported only where a data set is
+# decoded or encoded: sending files or bytes in a syntax the peer accepted never
+# needs it, and importing it is most of a command's start-up time.
+if TYPE_CHECKING:
+    from pydicom import Dataset
 
 __all__ = [
     "DEFAULT_MAX_OPS",
@@ -59,7 +61,7 @@ MAX_CONTEXTS = 128
 #: not match (in the 0xCxxx "cannot understand" range).
 STATUS_INTEGRITY_FAILED = 0xC2A0
 
-StoreSource = Union[Dataset, str, "os.PathLike[str]", bytes, bytearray, memoryview]
+StoreSource = Union["Dataset", str, "os.PathLike[str]", bytes, bytearray, memoryview]
 ContextSpec = tuple[str, Sequence[str]]
 
 
@@ -98,6 +100,21 @@ class StoreResult:
         return self.error is None and self.status is not None and (
             self.status in (0x0000, 0x0001) or 0xB000 <= self.status <= 0xBFFF
         )
+
+
+def _is_dataset(obj: object) -> TypeGuard[Dataset]:
+    """Whether ``obj`` is a pydicom ``Dataset``; one cannot exist before pydicom is
+    imported, so this never imports it."""
+    module = sys.modules.get("pydicom.dataset")
+    return module is not None and isinstance(obj, module.Dataset)
+
+
+def _read_dataset(source: Path | bytes) -> Dataset:
+    """A Part 10 file or its bytes, decoded with pydicom."""
+    from pydicom import dcmread
+    from pydicom.filebase import DicomBytesIO
+
+    return dcmread(DicomBytesIO(source) if isinstance(source, bytes) else source)
 
 
 def _meta_of_file(path: Path) -> _core.FileMeta:
@@ -144,7 +161,7 @@ def contexts_for(objs: Iterable[StoreSource]) -> list[tuple[str, list[str]]]:
     datasets), Verification first. Paths are read only up to the data set."""
     seen: dict[tuple[str, tuple[str, ...]], None] = {(uids.VERIFICATION, (uids.IMPLICIT_VR_LITTLE_ENDIAN,)): None}
     for obj in objs:
-        if isinstance(obj, Dataset):
+        if _is_dataset(obj):
             key = _proposal_for(str(obj.SOPClassUID), _dataset_transfer_syntax(obj))
         elif isinstance(obj, (bytes, bytearray, memoryview)):
             meta = _meta_of_bytes(bytes(obj))
@@ -158,6 +175,10 @@ def contexts_for(objs: Iterable[StoreSource]) -> list[tuple[str, list[str]]]:
 
 def _encode_dataset(ds: Dataset, transfer_syntax: str) -> bytes:
     """The data set (without file meta) encoded once, in ``transfer_syntax``."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+    from pydicom.uid import UID
+
     ts = UID(transfer_syntax)
     fp = DicomBytesIO()
     fp.is_little_endian = ts.is_little_endian
@@ -251,14 +272,14 @@ class Association:
         Raises :class:`~securepdu.errors.NoPresentationContext` if nothing accepted
         can carry it, and network errors as they happen.
         """
-        if isinstance(obj, Dataset):
+        if _is_dataset(obj):
             return self._store_dataset(obj, None)
         if isinstance(obj, (bytes, bytearray, memoryview)):
             data = bytes(obj)
             meta = _meta_of_bytes(data)
             ctx = self.context_for(meta.sop_class_uid, meta.transfer_syntax)
             if ctx is None:
-                return self._store_dataset(dcmread(DicomBytesIO(data)), None)
+                return self._store_dataset(_read_dataset(data), None)
             payload = data[meta.dataset_offset :]
             return self._send_bytes(ctx, meta.sop_class_uid, meta.sop_instance_uid, payload, None)
         path = Path(obj)
@@ -268,7 +289,7 @@ class Association:
         """Stores the Part 10 file at ``path`` whose header ``meta`` was read already."""
         ctx = self.context_for(meta.sop_class_uid, meta.transfer_syntax)
         if ctx is None:
-            return self._store_dataset(dcmread(path), path)
+            return self._store_dataset(_read_dataset(path), path)
         started = time.perf_counter()
         status, comment, size, tag = self._inner.store_file(os.fspath(path), ctx.id, meta)
         result = StoreResult(
@@ -282,7 +303,7 @@ class Association:
         function that waits for it. Files needing re-encoding go synchronously."""
         ctx = self.context_for(meta.sop_class_uid, meta.transfer_syntax)
         if ctx is None:
-            done = self._store_dataset(dcmread(path), path)
+            done = self._store_dataset(_read_dataset(path), path)
             return lambda: done
         started = time.perf_counter()
         message_id, size, tag = self._inner.store_file_begin(os.fspath(path), ctx.id, meta)

@@ -13,14 +13,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-from pydicom import Dataset, dcmread
+from typing import TYPE_CHECKING, Any
 
 from securepdu import _core
 from securepdu.association import DEFAULT_MAX_OPS, DEFAULT_MAX_PDU, _fmt_addr, _pdu_trace
 from securepdu.integrity import KeySource, resolve_integrity
 from securepdu.tls import TLSConfig
+
+if TYPE_CHECKING:  # imported when first needed: see securepdu.association
+    from pydicom import Dataset
 
 __all__ = [
     "DEFAULT_MIN_FREE_SPACE",
@@ -105,6 +106,8 @@ class StoreEvent:
     def dataset(self) -> Dataset:
         """The stored object, read with pydicom (once; later calls reuse it)."""
         if "ds" not in self._cache:
+            from pydicom import dcmread
+
             self._cache["ds"] = dcmread(self.path)
         return self._cache["ds"]
 
