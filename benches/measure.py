@@ -27,6 +27,7 @@ class Sample:
 
     seconds: float
     cpu: float  # SCU + SCP CPU seconds
+    scp_cpu: float  # the SCP's share of them
     rss_growth: int  # the SCP's peak RSS growth, bytes
     tls: str  # negotiated TLS version and suite, when the SCU can tell
 
@@ -160,7 +161,7 @@ def run_once(cell: Cell, data: DataSet, ctx: Context, *, first: bool) -> Sample:
         verify(out, data, files, sample=first)
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    return Sample(scu["seconds"], scu["cpu"] + scp_cpu, rss, scu["tls"])
+    return Sample(scu["seconds"], scu["cpu"] + scp_cpu, scp_cpu, rss, scu["tls"])
 
 
 def endpoints(place: Place, host: str) -> tuple[int, str, int]:

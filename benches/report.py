@@ -118,7 +118,8 @@ def checks(r: Results) -> list[Check]:
 
 
 def cell_text(cell: Cell | None) -> str:
-    """"MB/s median (min-max); CPU s/GB; SCP RSS growth", or why there is no number."""
+    """"MB/s median (min-max); CPU s/GB (the SCP's part); SCP RSS growth", or why
+    there is no number."""
     if cell is None:
         return ""
     if cell.skip:
@@ -129,9 +130,10 @@ def cell_text(cell: Cell | None) -> str:
         return "-"
     rates = cell.mbps()
     cpu = statistics.median(s.cpu for s in cell.samples) / (cell.nbytes / 1e9)
+    scp_cpu = statistics.median(s.scp_cpu for s in cell.samples) / (cell.nbytes / 1e9)
     rss = statistics.median(s.rss_growth for s in cell.samples) / MIB
     retried = f"; {len(cell.retries)} retried" if cell.retries else ""
-    return f"{statistics.median(rates):.0f} ({min(rates):.0f}-{max(rates):.0f}); {cpu:.2f} s/GB; +{rss:.0f} MiB{retried}"
+    return f"{statistics.median(rates):.0f} ({min(rates):.0f}-{max(rates):.0f}); {cpu:.2f} s/GB (SCP {scp_cpu:.2f}); +{rss:.0f} MiB{retried}"
 
 
 def matrix_rows(r: Results, datasets: list[str]) -> list[tuple[str, ...]]:
@@ -148,7 +150,7 @@ def matrix_rows(r: Results, datasets: list[str]) -> list[tuple[str, ...]]:
 
 def extra_rows(r: Results) -> list[tuple[str, ...]]:
     """The Nagle case and the concurrent associations, one row each."""
-    rows: list[tuple[str, ...]] = [("case", "SCU -> SCP", "MB/s median (min-max); CPU s/GB; SCP RSS growth")]
+    rows: list[tuple[str, ...]] = [("case", "SCU -> SCP", "MB/s median (min-max); CPU s/GB (SCP's part); SCP RSS growth")]
     for scu, scp, what in ((STORESCU_NAGLE, "dcmtk", "storescu (Nagle on, dcmtk's default) -> storescp"),
                            (STORESCU_NAGLE, "securepdu", "storescu (Nagle on, dcmtk's default) -> securepdu"),
                            (STORESCU, "securepdu", "storescu (TCP_NODELAY=1) -> securepdu")):

@@ -200,7 +200,7 @@ def write_results(folder: Path, r: report.Results, names: list[str], header: lis
         "# securepdu benchmarks: latest run",
         "\n".join(f"- {line}" for line in header),
         "C-STORE on one association (unless stated), SCU -> SCP of the same stack. Each cell: MB/s "
-        "(10^6 bytes/s, whole files) median (min-max) of the runs; CPU seconds of SCU + SCP per GB; "
+        "(10^6 bytes/s, whole files) median (min-max) of the runs; CPU seconds of SCU + SCP per GB, the SCP's part in brackets; "
         "the SCP's peak RSS growth while receiving (VmHWM at the end less VmRSS when it started listening). "
         "Only securepdu's SCP fsyncs each object before answering.",
         report.markdown(report.matrix_rows(r, names)),
