@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from securepdu import __version__, pdu, uids
+from securepdu import __version__, pdu
 from securepdu.errors import PDUDecodeError
 
 _VERIFICATION = "1.2.840.10008.1.1"
@@ -594,7 +594,7 @@ def _cmd_listen(args: argparse.Namespace, stdout: TextIO) -> int:
     # The names of SOP classes come from pydicom: import it now, not while the
     # first object waits for its answer (numpy behind it takes 0.15 s and starts
     # threads).
-    api_uid_name(uids.VERIFICATION)
+    api_uid_name(_VERIFICATION)
 
     def on_store(event: Any) -> None:
         # Never event.dataset() here: that would load the whole object into memory.
