@@ -417,6 +417,21 @@ impl Transport for TlsStream {
         crate::conn::quickack(&self.sock);
     }
 
+    fn wait_readable(&mut self, timeout: Duration) -> io::Result<bool> {
+        if self.has_buffered_input() {
+            return Ok(true);
+        }
+        #[cfg(unix)]
+        {
+            crate::conn::poll_readable(&self.sock, timeout)
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = timeout;
+            Ok(true)
+        }
+    }
+
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.sock.set_write_timeout(timeout)
     }
@@ -520,6 +535,13 @@ impl Transport for Stream {
         match self {
             Self::Plain(s) => s.ack_now(),
             Self::Tls(s) => s.ack_now(),
+        }
+    }
+
+    fn wait_readable(&mut self, timeout: Duration) -> io::Result<bool> {
+        match self {
+            Self::Plain(s) => s.wait_readable(timeout),
+            Self::Tls(s) => s.wait_readable(timeout),
         }
     }
 
