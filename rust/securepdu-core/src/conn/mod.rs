@@ -79,21 +79,25 @@ pub trait Transport: Read + Write {
     }
 }
 
-/// Waits up to `timeout` until `fd` is readable (or has hung up or failed:
-/// then the read that follows says what happened); `false` on timeout.
+/// Waits up to `timeout` until any of `socks` has bytes (or EOF, or an error:
+/// the read that follows says which) to read; which ones do. poll(2) keeps to
+/// the timeout where a socket read timeout is rounded up to timer ticks.
 #[cfg(unix)]
-pub(crate) fn poll_readable(fd: impl std::os::fd::AsFd, timeout: Duration) -> io::Result<bool> {
+pub(crate) fn poll_readable<const N: usize>(
+    socks: [&TcpStream; N],
+    timeout: Duration,
+) -> io::Result<[bool; N]> {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
     let timeout = Timespec {
         tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
         tv_nsec: i64::from(timeout.subsec_nanos()),
     };
-    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    let mut fds = socks.map(|sock| PollFd::new(sock, PollFlags::IN));
     match poll(&mut fds, Some(&timeout)) {
-        Ok(n) => Ok(n > 0),
-        Err(rustix::io::Errno::INTR) => Ok(false),
-        Err(e) => Err(e.into()),
+        Ok(_) | Err(rustix::io::Errno::INTR) => {}
+        Err(e) => return Err(e.into()),
     }
+    Ok(fds.each_ref().map(|fd| !fd.revents().is_empty()))
 }
 
 impl Transport for TcpStream {
@@ -133,7 +137,8 @@ impl Transport for TcpStream {
     fn wait_readable(&mut self, timeout: Duration) -> io::Result<bool> {
         #[cfg(unix)]
         {
-            poll_readable(&*self, timeout)
+            let [ready] = poll_readable([&*self], timeout)?;
+            Ok(ready)
         }
         #[cfg(not(unix))]
         {
@@ -1181,14 +1186,19 @@ mod tests {
         assert!(conn.is_closed());
     }
 
+    /// A connected pair on loopback: (the peer's end, ours).
+    fn tcp_pair() -> (TcpStream, TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        (peer, listener.accept().unwrap().0)
+    }
+
     /// Plain TCP tells how much a read returns at once (what sizes the
     /// zero-filled space of the next read), and quick ACKs are accepted.
     #[cfg(unix)]
     #[test]
     fn tcp_reports_ready_bytes() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (mut ours, _) = listener.accept().unwrap();
+        let (mut peer, mut ours) = tcp_pair();
         assert_eq!(ours.ready_bytes(), Some(0));
         peer.write_all(&[7u8; 3000]).unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -1209,9 +1219,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn tcp_waits_for_input_precisely() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (mut ours, _) = listener.accept().unwrap();
+        let (mut peer, mut ours) = tcp_pair();
         let shortest = (0..20)
             .map(|_| {
                 let started = Instant::now();

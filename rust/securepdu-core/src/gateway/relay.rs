@@ -869,29 +869,15 @@ fn send_data(
 
 /// Waits up to `timeout` until either socket has bytes (or EOF, or an error)
 /// to read; which ones do.
-#[cfg(target_os = "linux")]
+#[cfg(unix)]
 fn wait_readable(a: &TcpStream, b: &TcpStream, timeout: Duration) -> std::io::Result<(bool, bool)> {
-    use rustix::event::{poll, PollFd, PollFlags, Timespec};
-    let timeout = Timespec {
-        tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
-        tv_nsec: i64::from(timeout.subsec_nanos()),
-    };
-    let wanted = PollFlags::IN;
-    let mut fds = [PollFd::new(a, wanted), PollFd::new(b, wanted)];
-    match poll(&mut fds, Some(&timeout)) {
-        Ok(_) | Err(rustix::io::Errno::INTR) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let ready = |fd: &PollFd<'_>| !fd.revents().is_empty();
-    Ok((
-        fds.first().is_some_and(ready),
-        fds.get(1).is_some_and(ready),
-    ))
+    let [a, b] = crate::conn::poll_readable([a, b], timeout)?;
+    Ok((a, b))
 }
 
 /// Without poll(2) here: a non-blocking peek at each socket, and a short
 /// sleep when neither has anything.
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(unix))]
 fn wait_readable(a: &TcpStream, b: &TcpStream, timeout: Duration) -> std::io::Result<(bool, bool)> {
     let ready = (peek_readable(a), peek_readable(b));
     if ready == (false, false) {
@@ -900,7 +886,7 @@ fn wait_readable(a: &TcpStream, b: &TcpStream, timeout: Duration) -> std::io::Re
     Ok(ready)
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(unix))]
 fn peek_readable(tcp: &TcpStream) -> bool {
     if tcp.set_nonblocking(true).is_err() {
         return true;

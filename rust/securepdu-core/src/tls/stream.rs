@@ -418,18 +418,11 @@ impl Transport for TlsStream {
     }
 
     fn wait_readable(&mut self, timeout: Duration) -> io::Result<bool> {
+        // rustls may hold input already that a poll of the socket would miss.
         if self.has_buffered_input() {
             return Ok(true);
         }
-        #[cfg(unix)]
-        {
-            crate::conn::poll_readable(&self.sock, timeout)
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = timeout;
-            Ok(true)
-        }
+        Transport::wait_readable(&mut self.sock, timeout)
     }
 
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
