@@ -38,6 +38,7 @@ from securepdu.errors import (
     UntrustedCertificateError,
 )
 from securepdu.tls import TLSConfig
+from listeners import wait_listening
 from tls_pki import PKI, Issued
 
 SCP_AET = "STORE-SCP"
@@ -678,26 +679,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _listening(port: int) -> bool:
-    """From /proc/net/tcp: no probe connection (it would be a silent TLS client)."""
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        parts = line.split()
-        if len(parts) > 3 and parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
-            return True
-    return False
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[str], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"listen exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}")
-        if _listening(port):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on {port}")
-
-
 @pytest.mark.parametrize("client_auth", [True, False], ids=["mutual", "no-client-auth"])
 def test_cli_listen_over_tls(client_auth: bool, pki: PKI, tmp_path: Path, objects: list[Path]) -> None:
     port = _free_port()
@@ -711,7 +692,7 @@ def test_cli_listen_over_tls(client_auth: bool, pki: PKI, tmp_path: Path, object
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        _wait_listening(port, proc)
+        wait_listening(port, proc)
         client = client_tls(pki) if client_auth else client_tls(pki, certificate=False)
         store_all("127.0.0.1", port, client, objects)
         if client_auth:

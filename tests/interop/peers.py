@@ -22,6 +22,7 @@ import pytest
 from pydicom import Dataset
 
 import securepdu
+from listeners import wait_listening  # noqa: F401 - re-exported to the interop tests
 from securepdu import _synthetic
 
 #: Every subprocess gets this timeout (seconds); nothing here should take a tenth of it.
@@ -35,34 +36,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-def listening_ports() -> set[int]:
-    """Ports in LISTEN state, from /proc/net/tcp and tcp6 (no connection is made:
-    probing dcmtk's storescp with a bare connect would make it log an error)."""
-    ports: set[int] = set()
-    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(name).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            parts = line.split()
-            if len(parts) > 3 and parts[3] == "0A":  # TCP_LISTEN
-                ports.add(int(parts[1].rsplit(":", 1)[1], 16))
-    return ports
-
-
-def wait_listening(port: int, proc: subprocess.Popen[Any] | None = None, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if port in listening_ports():
-            return
-        if proc is not None and proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
-            raise AssertionError(f"{proc.args!r} exited with {proc.returncode} before listening: {out}")
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on port {port} after {timeout} s")
 
 
 def stop_process(proc: subprocess.Popen[Any]) -> None:
