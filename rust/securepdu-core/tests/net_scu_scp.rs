@@ -313,6 +313,88 @@ fn sixteen_concurrent_associations() {
     assert_eq!(files_in(server.dir()).len(), 48);
 }
 
+/// Threads of this process making objects durable (their names are cut to
+/// 15 bytes by the kernel).
+fn durability_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == "securepdu-scp-d")
+        .count()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn many_pipelining_associations_share_the_servers_durability_workers() {
+    // 64 associations at once, each with 4 C-STOREs outstanding: every object
+    // is answered Success once durable, the server never runs more than its
+    // 48 durability threads (not 8 per association: 64 x 4 objects waiting),
+    // and they leave once idle.
+    let server = TestServer::start("127.0.0.1", |c| c.max_associations = 64);
+    let port = server.port();
+    let src = Arc::new(tempfile::tempdir().unwrap());
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while !done.load(Ordering::SeqCst) {
+                most = most.max(durability_threads());
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            most
+        })
+    };
+    let senders: Vec<_> = (0..64u32)
+        .map(|a| {
+            let src = Arc::clone(&src);
+            std::thread::spawn(move || {
+                let mut config = scu_config(&[]);
+                config
+                    .contexts
+                    .push((MR.into(), vec![IMPLICIT_VR_LITTLE_ENDIAN.into()]));
+                let mut scu = ScuAssociation::connect("127.0.0.1", port, config).unwrap();
+                let ctx = scu.find_context(MR, None).unwrap().id;
+                let pending: Vec<_> = (0..4u32)
+                    .map(|i| {
+                        let uid = format!("1.2.64.{a}.{i}");
+                        let (path, meta) =
+                            write_part10(src.path(), &uid, &pattern(30_000, a * 4 + i));
+                        scu.begin_store_file(&path, ctx, &meta).unwrap()
+                    })
+                    .collect();
+                for p in pending {
+                    assert_eq!(scu.finish_store(p).unwrap().status, 0);
+                }
+                scu.release().unwrap();
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    let most = watcher.join().unwrap();
+    assert!(
+        (1..=48).contains(&most),
+        "{most} durability threads at once"
+    );
+    for a in 0..64u32 {
+        for i in 0..4u32 {
+            let (_, got) = read_stored(&server.dir().join(format!("1.2.64.{a}.{i}.dcm")));
+            assert!(got == pattern(30_000, a * 4 + i).to_vec(), "1.2.64.{a}.{i}");
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while durability_threads() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "durability threads still running when idle"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn wrong_called_ae_is_rejected() {
     let server = TestServer::start("127.0.0.1", |c| c.require_called_ae = true);

@@ -15,6 +15,10 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+#[cfg(unix)]
+use std::os::fd::{AsFd, BorrowedFd};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -77,23 +81,35 @@ pub trait Transport: Read + Write {
         let _ = timeout;
         Ok(true)
     }
+    /// The socket underneath, for a poll that also waits for a [`Waker`];
+    /// `None` (the default) when there is none to poll.
+    #[cfg(unix)]
+    fn socket_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+    /// Input held above the socket (TLS plaintext) that a poll of the socket
+    /// would miss.
+    fn buffered_input(&mut self) -> bool {
+        false
+    }
 }
 
-/// Waits up to `timeout` until any of `socks` has bytes (or EOF, or an error:
-/// the read that follows says which) to read; which ones do. poll(2) keeps to
-/// the timeout where a socket read timeout is rounded up to timer ticks.
+/// Waits up to `timeout` (`None`: no limit) until any of `fds` has bytes (or
+/// EOF, or an error: the read that follows says which) to read; which ones do.
+/// poll(2) keeps to the timeout where a socket read timeout is rounded up to
+/// timer ticks.
 #[cfg(unix)]
 pub(crate) fn poll_readable<const N: usize>(
-    socks: [&TcpStream; N],
-    timeout: Duration,
+    fds: [BorrowedFd<'_>; N],
+    timeout: Option<Duration>,
 ) -> io::Result<[bool; N]> {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
-    let timeout = Timespec {
-        tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
-        tv_nsec: i64::from(timeout.subsec_nanos()),
-    };
-    let mut fds = socks.map(|sock| PollFd::new(sock, PollFlags::IN));
-    match poll(&mut fds, Some(&timeout)) {
+    let timeout = timeout.map(|t| Timespec {
+        tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(t.subsec_nanos()),
+    });
+    let mut fds = fds.map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN));
+    match poll(&mut fds, timeout.as_ref()) {
         Ok(_) | Err(rustix::io::Errno::INTR) => {}
         Err(e) => return Err(e.into()),
     }
@@ -137,7 +153,7 @@ impl Transport for TcpStream {
     fn wait_readable(&mut self, timeout: Duration) -> io::Result<bool> {
         #[cfg(unix)]
         {
-            let [ready] = poll_readable([&*self], timeout)?;
+            let [ready] = poll_readable([self.as_fd()], Some(timeout))?;
             Ok(ready)
         }
         #[cfg(not(unix))]
@@ -145,6 +161,11 @@ impl Transport for TcpStream {
             let _ = timeout;
             Ok(true)
         }
+    }
+
+    #[cfg(unix)]
+    fn socket_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.as_fd())
     }
 }
 
@@ -445,6 +466,31 @@ pub struct Connection<S: Transport> {
     write_broken: bool,
     /// The PDU trace, when one is set (nothing is summarised otherwise).
     tracer: Option<Tracer>,
+    /// The receiving end of [`Self::waker`], polled beside the stream.
+    #[cfg(unix)]
+    wake: Option<UnixStream>,
+    /// A [`Waker`] ended the last wait.
+    woken: bool,
+}
+
+/// Ends a [`Connection::wait_indication`] of another thread early: a storage
+/// SCP's durability workers have an answer for the association's thread,
+/// which then needs no short poll to notice it. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Waker {
+    #[cfg(unix)]
+    tx: Arc<UnixStream>,
+}
+
+impl Waker {
+    /// Wakes the connection (again, if it has not looked yet: one byte waiting
+    /// is enough, so a full buffer is no error).
+    pub fn wake(&self) {
+        #[cfg(unix)]
+        {
+            let _ = (&*self.tx).write(&[1]);
+        }
+    }
 }
 
 impl<S: Transport> Connection<S> {
@@ -461,6 +507,27 @@ impl<S: Transport> Connection<S> {
             pending: VecDeque::new(),
             write_broken: false,
             tracer: None,
+            #[cfg(unix)]
+            wake: None,
+            woken: false,
+        }
+    }
+
+    /// A [`Waker`] for this connection's waits; `None` where the stream cannot
+    /// be polled together with it (then a caller expecting one polls often).
+    pub fn waker(&mut self) -> Option<Waker> {
+        #[cfg(unix)]
+        {
+            self.stream.socket_fd()?;
+            let (rx, tx) = UnixStream::pair().ok()?;
+            rx.set_nonblocking(true).ok()?;
+            tx.set_nonblocking(true).ok()?;
+            self.wake = Some(rx);
+            Some(Waker { tx: Arc::new(tx) })
+        }
+        #[cfg(not(unix))]
+        {
+            None
         }
     }
 
@@ -819,6 +886,9 @@ impl<S: Transport> Connection<S> {
                     .max(Duration::from_millis(1))
             });
             self.read_once(timeout)?;
+            if std::mem::take(&mut self.woken) && self.indications.is_empty() {
+                return Ok(None);
+            }
         }
     }
 
@@ -838,17 +908,56 @@ impl<S: Transport> Connection<S> {
         }
     }
 
+    fn has_waker(&self) -> bool {
+        #[cfg(unix)]
+        {
+            self.wake.is_some()
+        }
+        #[cfg(not(unix))]
+        {
+            false
+        }
+    }
+
+    /// Waits up to `timeout` for input or the [`Waker`]; whether input came
+    /// (a wake sets `woken`).
+    #[cfg(unix)]
+    fn wait_or_wake(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        if self.stream.buffered_input() {
+            return Ok(true);
+        }
+        let (Some(sock), Some(wake)) = (self.stream.socket_fd(), self.wake.as_ref()) else {
+            return Ok(true);
+        };
+        let [input, woken] = poll_readable([sock, wake.as_fd()], timeout)?;
+        if woken {
+            // Drain every wake so far; the caller looks at all answers now.
+            let mut drain = [0u8; 512];
+            while matches!((&*wake).read(&mut drain), Ok(n) if n > 0) {}
+            self.woken = true;
+        }
+        Ok(input)
+    }
+
+    #[cfg(not(unix))]
+    fn wait_or_wake(&mut self, _timeout: Option<Duration>) -> io::Result<bool> {
+        Ok(true)
+    }
+
     /// One read into the machine's receive buffer (at most `timeout`), then
     /// processing of every whole PDU in it.
     fn read_once(&mut self, timeout: Option<Duration>) -> Result<(), NetError> {
-        if let Some(t) = timeout {
-            match self.stream.wait_readable(t) {
-                Ok(false) => return Ok(()),
-                Ok(true) => {}
-                Err(e) => {
-                    self.lost_transport(Instant::now());
-                    return Err(e.into());
-                }
+        let waited = match timeout {
+            _ if self.has_waker() => self.wait_or_wake(timeout),
+            Some(t) => self.stream.wait_readable(t),
+            None => Ok(true),
+        };
+        match waited {
+            Ok(false) => return Ok(()),
+            Ok(true) => {}
+            Err(e) => {
+                self.lost_transport(Instant::now());
+                return Err(e.into());
             }
         }
         if self.read_timeout != Some(timeout) {
@@ -1238,6 +1347,60 @@ mod tests {
         // A closed peer is input too: the read that follows returns 0.
         assert!(ours.wait_readable(Duration::from_secs(5)).unwrap());
         assert_eq!(ours.read(&mut buf).unwrap(), 0);
+    }
+
+    /// A [`Waker`] ends a wait at once, from any thread; wakes piling up
+    /// before the wait end one wait, not every later one.
+    #[cfg(unix)]
+    #[test]
+    fn waker_ends_a_wait_early() {
+        let (_peer, ours) = tcp_pair();
+        let mut conn = Connection::new(ours, Association::new(Config::new(Role::Acceptor)));
+        let waker = conn
+            .waker()
+            .expect("a TCP stream can be polled with a waker");
+        let long = || Some(Instant::now() + Duration::from_secs(10));
+
+        // Nothing woke it: the wait lasts its time.
+        let started = Instant::now();
+        assert!(conn
+            .wait_indication(Some(Instant::now() + Duration::from_millis(50)))
+            .unwrap()
+            .is_none());
+        assert!(started.elapsed() >= Duration::from_millis(50));
+
+        // Woken by another thread while waiting.
+        let other = waker.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            other.wake();
+        });
+        let started = Instant::now();
+        assert!(conn.wait_indication(long()).unwrap().is_none());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        t.join().unwrap();
+
+        // Many wakes before the wait (more than the socket holds): one early end.
+        for _ in 0..100_000 {
+            waker.wake();
+        }
+        let started = Instant::now();
+        assert!(conn.wait_indication(long()).unwrap().is_none());
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let started = Instant::now();
+        assert!(conn
+            .wait_indication(Some(Instant::now() + Duration::from_millis(30)))
+            .unwrap()
+            .is_none());
+        assert!(
+            started.elapsed() >= Duration::from_millis(30),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

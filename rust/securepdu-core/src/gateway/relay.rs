@@ -871,7 +871,8 @@ fn send_data(
 /// to read; which ones do.
 #[cfg(unix)]
 fn wait_readable(a: &TcpStream, b: &TcpStream, timeout: Duration) -> std::io::Result<(bool, bool)> {
-    let [a, b] = crate::conn::poll_readable([a, b], timeout)?;
+    use std::os::fd::AsFd;
+    let [a, b] = crate::conn::poll_readable([a.as_fd(), b.as_fd()], Some(timeout))?;
     Ok((a, b))
 }
 

@@ -3,21 +3,29 @@
 //! With a standard peer this runs on the association's thread and the
 //! C-STORE-RSP follows it, as PS3.4 expects. When the peer negotiated an
 //! asynchronous operations window (PS3.7 D.3.3.3), the peer may send the next
-//! objects before the previous answers; then a few worker threads per
-//! association make objects durable while the association's thread keeps
-//! receiving, and each answer is sent once its object is on disk. Success is
-//! never answered earlier than with a standard peer, only the waiting overlaps.
-//! Workers start when objects are waiting for one, so an association that
-//! stores nothing (a C-ECHO) costs no thread.
+//! objects before the previous answers; then worker threads make objects
+//! durable while the association's thread keeps receiving, and each answer is
+//! sent once its object is on disk. Success is never answered earlier than with
+//! a standard peer, only the waiting overlaps.
+//!
+//! The workers belong to the server, not to an association, so the threads a
+//! server runs stay bounded however many associations store at once, and a
+//! worker that finishes one association's object takes the next object of any
+//! association. A worker wakes the association's thread when its answer is
+//! ready (a [`Waker`]) instead of that thread polling every millisecond: with
+//! 64 associations at once, 64 threads polling cost more CPU than the
+//! answers. Workers start when objects wait for one and leave after [`IDLE`]
+//! without work, so a server that stores nothing (C-ECHO only) costs no thread.
 
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{lock, Inner, StoredObject, HANDLER_FAILED};
+use crate::conn::Waker;
 use crate::dimse::{status, CStoreRq};
 use crate::integrity::{
     ct_eq, format_rfc3339, Digests, ManifestEntry, PendingDigests, INTEGRITY_CHECK_FAILED, TAG_LEN,
@@ -31,12 +39,17 @@ use crate::tls::PeerCertificate;
 /// its object (the rest is written already, see `store/direct.rs`).
 pub const MAX_OPS_PERFORMED: u16 = 16;
 
-/// Worker threads per association that make objects durable in parallel: the
-/// file system batches their journal commits, so a few fsyncs at once take
-/// little longer than one, and each worker spends much of an object waiting
-/// on the device. Half the window: on 2 cores, 200 CT objects of 0.5 MB went
-/// at ~465 MB/s with 4 workers, ~520 with 8 and ~518 with 16.
-const WORKERS: usize = 8;
+/// Worker threads of a server that make objects durable in parallel: each
+/// spends most of an object waiting for the device, and the device serves
+/// many fsyncs at once little slower than one. 200 CT objects of 0.5 MB on 2
+/// cores, spread over 64 associations at once (medians of 5 interleaved runs,
+/// MB/s): 8 workers 515, 24 591, 48 606-630, 128 620; on one association
+/// (window 16) 643-675 with any of them. The 8 workers per association before
+/// gave 559 and 649.
+const WORKERS: usize = 48;
+
+/// A worker without work for this long leaves.
+const IDLE: Duration = Duration::from_secs(2);
 
 /// Who sent the objects of one association: what the manifest and handler see.
 pub(super) struct Origin {
@@ -183,32 +196,182 @@ impl Origin {
     }
 }
 
-/// Worker threads making one association's objects durable.
+/// A job of one association, with where its answer goes.
+struct Task {
+    origin: Arc<Origin>,
+    job: Job,
+    done: Sender<Done>,
+    /// Tells the association's thread that the answer is there.
+    wake: Option<Waker>,
+}
+
+/// The server's durability workers and their queue, shared by its associations.
+pub(super) struct Workers {
+    /// `None` once the server stopped: then workers finish the queue and leave.
+    queue: Mutex<Option<Sender<Task>>>,
+    /// Where idle workers wait for the next task, one at a time.
+    tasks: Arc<Mutex<Receiver<Task>>>,
+    /// Workers running, and those of them waiting for a task.
+    live: Arc<AtomicUsize>,
+    idle: Arc<AtomicUsize>,
+}
+
+impl Workers {
+    pub(super) fn new() -> Self {
+        let (queue, tasks) = channel::<Task>();
+        Self {
+            queue: Mutex::new(Some(queue)),
+            tasks: Arc::new(Mutex::new(tasks)),
+            live: Arc::new(AtomicUsize::new(0)),
+            idle: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Stops taking tasks; the workers finish those queued and leave.
+    pub(super) fn close(&self) {
+        lock(&self.queue).take();
+    }
+
+    /// Queues `task`, starting a worker if none is idle and fewer than
+    /// [`WORKERS`] run; gives the task back once the server stopped.
+    fn submit(&self, task: Task) -> Option<Task> {
+        {
+            let queue = lock(&self.queue);
+            let Some(tx) = queue.as_ref() else {
+                return Some(task);
+            };
+            if let Err(e) = tx.send(task) {
+                return Some(e.0);
+            }
+        }
+        // Sent before looking: a worker that leaves after this sees the task
+        // when it looks at the queue one last time (see `work`).
+        if self.idle.load(Ordering::SeqCst) == 0 && !self.start_worker() {
+            // No worker could be started and none runs: do a queued task here,
+            // so that none waits forever.
+            if self.live.load(Ordering::SeqCst) == 0 {
+                let next = lock(&self.tasks).try_recv();
+                if let Ok(task) = next {
+                    run(task);
+                }
+            }
+        }
+        None
+    }
+
+    /// Starts one more worker, if fewer than [`WORKERS`] run; whether one runs
+    /// now that did not before.
+    fn start_worker(&self) -> bool {
+        let room = self
+            .live
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < WORKERS).then_some(n + 1)
+            })
+            .is_ok();
+        if !room {
+            return false;
+        }
+        let (tasks, live, idle) = (
+            Arc::clone(&self.tasks),
+            Arc::clone(&self.live),
+            Arc::clone(&self.idle),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("securepdu-scp-durable".into())
+            .spawn(move || work(&tasks, &live, &idle));
+        if spawned.is_err() {
+            self.live.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+}
+
+fn work(tasks: &Mutex<Receiver<Task>>, live: &AtomicUsize, idle: &AtomicUsize) {
+    loop {
+        idle.fetch_add(1, Ordering::SeqCst);
+        let idle_since = Instant::now();
+        // One idle worker at a time waits for the next task, the others for
+        // the lock, and their idle time counts; the lock is released before
+        // the task is run.
+        let next = {
+            let queue = lock(tasks);
+            queue.recv_timeout(IDLE.saturating_sub(idle_since.elapsed()))
+        };
+        idle.fetch_sub(1, Ordering::SeqCst);
+        match next {
+            Ok(task) => run(task),
+            Err(RecvTimeoutError::Disconnected) => {
+                live.fetch_sub(1, Ordering::SeqCst);
+                return;
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                // Leave, but look once more after counting ourselves out: a
+                // task queued while we were still counted as idle started no
+                // worker, and is ours.
+                live.fetch_sub(1, Ordering::SeqCst);
+                let last = lock(tasks).try_recv();
+                match last {
+                    Ok(task) => {
+                        live.fetch_add(1, Ordering::SeqCst);
+                        run(task);
+                    }
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
+                }
+            }
+        }
+    }
+}
+
+/// Makes one object durable and sends its answer to its association.
+fn run(task: Task) {
+    let Task {
+        origin,
+        job,
+        done,
+        wake,
+    } = task;
+    let (context_id, rq) = (job.context_id, job.rq.clone());
+    let finished = catch_unwind(AssertUnwindSafe(|| origin.finish(job))).unwrap_or(Done {
+        context_id,
+        rq,
+        status: status::OUT_OF_RESOURCES,
+        comment: Some("internal error while storing".into()),
+    });
+    // An association gone already (its thread panicked) cannot be answered;
+    // the object is durable all the same.
+    if done.send(finished).is_ok() {
+        if let Some(wake) = wake {
+            wake.wake();
+        }
+    }
+}
+
+/// One association's jobs on the server's workers, and their answers.
 pub(super) struct Pool {
     origin: Arc<Origin>,
-    jobs: Option<Sender<Job>>,
-    /// Where idle workers wait for the next job, one at a time.
-    queue: Arc<Mutex<Receiver<Job>>>,
-    done_tx: Sender<Done>,
+    done_tx: Option<Sender<Done>>,
     done: Receiver<Done>,
-    workers: Vec<JoinHandle<()>>,
     outstanding: usize,
+    wake: Option<Waker>,
 }
 
 impl Pool {
-    /// A pool without workers yet.
-    pub(super) fn new(origin: Arc<Origin>) -> Self {
-        let (jobs, job_rx) = channel::<Job>();
+    /// `wake`, when given, is woken with each answer.
+    pub(super) fn new(origin: Arc<Origin>, wake: Option<Waker>) -> Self {
         let (done_tx, done) = channel::<Done>();
         Self {
             origin,
-            jobs: Some(jobs),
-            queue: Arc::new(Mutex::new(job_rx)),
-            done_tx,
+            done_tx: Some(done_tx),
             done,
-            workers: Vec::new(),
             outstanding: 0,
+            wake,
         }
+    }
+
+    /// Whether answers wake the association's thread (else it polls).
+    pub(super) fn wakes(&self) -> bool {
+        self.wake.is_some()
     }
 
     /// Operations handed over and not yet answered.
@@ -216,35 +379,24 @@ impl Pool {
         self.outstanding
     }
 
-    /// Hands `job` to the workers, starting one more if every worker is busy;
-    /// gives the job back if no worker runs or can be started.
+    /// Hands `job` to the server's workers; gives it back once the server
+    /// stopped taking work.
     pub(super) fn submit(&mut self, job: Job) -> Option<Job> {
-        if self.outstanding >= self.workers.len() && self.workers.len() < WORKERS {
-            let (origin, queue, done) = (
-                Arc::clone(&self.origin),
-                Arc::clone(&self.queue),
-                self.done_tx.clone(),
-            );
-            let spawned = std::thread::Builder::new()
-                .name(format!(
-                    "securepdu-scp-durable-{}-{}",
-                    self.origin.peer.port(),
-                    self.workers.len()
-                ))
-                .spawn(move || work(&origin, &queue, &done));
-            if let Ok(handle) = spawned {
-                self.workers.push(handle);
-            }
-        }
-        let Some(tx) = self.jobs.as_ref().filter(|_| !self.workers.is_empty()) else {
+        let Some(done) = self.done_tx.clone() else {
             return Some(job);
         };
-        match tx.send(job) {
-            Ok(()) => {
+        let task = Task {
+            origin: Arc::clone(&self.origin),
+            job,
+            done,
+            wake: self.wake.clone(),
+        };
+        match self.origin.inner.durable.submit(task) {
+            None => {
                 self.outstanding += 1;
                 None
             }
-            Err(e) => Some(e.0),
+            Some(task) => Some(task.job),
         }
     }
 
@@ -265,33 +417,11 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        // Closing the queue lets the workers finish what is queued and stop.
         // An object received whole is still made durable even if its answer
         // can no longer be sent; the association ends after that, so a server
-        // shutting down waits for it.
-        self.jobs = None;
-        for handle in self.workers.drain(..) {
-            let _ = handle.join();
-        }
-    }
-}
-
-fn work(origin: &Origin, queue: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
-    loop {
-        // One idle worker at a time waits for the next job; the lock is
-        // released before the job is stored.
-        let Ok(job) = lock(queue).recv() else {
-            return;
-        };
-        let (context_id, rq) = (job.context_id, job.rq.clone());
-        let finished = catch_unwind(AssertUnwindSafe(|| origin.finish(job))).unwrap_or(Done {
-            context_id,
-            rq,
-            status: status::OUT_OF_RESOURCES,
-            comment: Some("internal error while storing".into()),
-        });
-        if done.send(finished).is_err() {
-            return;
-        }
+        // shutting down waits for it. Every queued task holds a sender: the
+        // channel closes once the last of them is done.
+        self.done_tx = None;
+        while self.done.recv().is_ok() {}
     }
 }

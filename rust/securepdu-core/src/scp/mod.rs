@@ -75,7 +75,7 @@ mod durable;
 pub use access::{InvalidNetwork, Network, UserIdentity, UserVerdict};
 
 pub use durable::MAX_OPS_PERFORMED;
-use durable::{Done, Job, Origin, Pool};
+use durable::{Done, Job, Origin, Pool, Workers};
 
 /// C-STORE failure: the SOP Instance UID is not a valid UID (a code of the
 /// "Error: cannot understand" Cxxx range of PS3.4 Table B.2-1, chosen by securepdu).
@@ -119,7 +119,8 @@ fn space_left(config: &ScpConfig, more: u64) -> Result<(), (u16, String)> {
 }
 
 /// How often the association's thread looks for answers from the durability
-/// workers while some are outstanding (the shortest socket read timeout).
+/// workers while some are outstanding, where they cannot wake it (a stream
+/// that cannot be polled).
 const ANSWER_POLL: Duration = Duration::from_millis(1);
 
 /// Longest Error Comment (0000,0902), LO.
@@ -304,6 +305,8 @@ struct Inner {
     config: ScpConfig,
     manifest: Manifest,
     committer: commit::Committer,
+    /// Makes objects durable for associations with an asynchronous window.
+    durable: Workers,
     tls: Option<TlsServer>,
     handler: Arc<dyn StoreHandler>,
     wake_addr: SocketAddr,
@@ -473,6 +476,7 @@ impl Server {
         );
         let inner = Arc::new(Inner {
             committer: commit::Committer::new(config.storage_dir.clone()),
+            durable: Workers::new(),
             manifest,
             config,
             tls,
@@ -551,6 +555,8 @@ impl Server {
         lock(&self.inner.rejects).take();
         lock(&self.inner.reject_queue).take();
         self.join_all();
+        // Every association has its answers; idle workers leave now.
+        self.inner.durable.close();
         Ok(())
     }
 
@@ -1009,9 +1015,11 @@ fn run_association(stream: TcpStream, peer: SocketAddr, inner: &Arc<Inner>) {
         peer,
         peer_certificate,
     });
+    // Workers wake this thread when an answer is ready.
+    let pool = (window > 1).then(|| Pool::new(Arc::clone(&origin), conn.waker()));
     let mut session = Session {
         conn,
-        pool: (window > 1).then(|| Pool::new(Arc::clone(&origin))),
+        pool,
         origin,
         contexts,
         peer_max,
@@ -1218,9 +1226,9 @@ impl Session {
                 self.conn.abort();
                 return;
             }
-            // With answers outstanding, look at the pool often: the peer may be
-            // waiting for one before it sends anything more.
-            let poll = if self.outstanding() > 0 {
+            // With answers outstanding and no waker, look at the pool often:
+            // the peer may be waiting for one before it sends anything more.
+            let poll = if self.outstanding() > 0 && !self.pool.as_ref().is_some_and(Pool::wakes) {
                 ANSWER_POLL
             } else {
                 POLL

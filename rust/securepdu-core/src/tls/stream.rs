@@ -425,6 +425,16 @@ impl Transport for TlsStream {
         Transport::wait_readable(&mut self.sock, timeout)
     }
 
+    #[cfg(unix)]
+    fn socket_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        Some(self.sock.as_fd())
+    }
+
+    fn buffered_input(&mut self) -> bool {
+        self.has_buffered_input()
+    }
+
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.sock.set_write_timeout(timeout)
     }
@@ -536,6 +546,18 @@ impl Transport for Stream {
             Self::Plain(s) => s.wait_readable(timeout),
             Self::Tls(s) => s.wait_readable(timeout),
         }
+    }
+
+    #[cfg(unix)]
+    fn socket_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        match self {
+            Self::Plain(s) => s.socket_fd(),
+            Self::Tls(s) => s.socket_fd(),
+        }
+    }
+
+    fn buffered_input(&mut self) -> bool {
+        self.has_buffered_input()
     }
 
     fn ready_bytes(&self) -> Option<usize> {
