@@ -491,9 +491,13 @@ impl Waker {
     /// Wakes the connection (again, if it has not looked yet: one byte waiting
     /// is enough, so a full buffer is no error).
     pub fn wake(&self) {
+        // send(2) with MSG_NOSIGNAL: the connection may be gone already, and a
+        // write to its closed end must not raise SIGPIPE in a host process
+        // that does not ignore it.
         #[cfg(unix)]
         {
-            let _ = (&*self.tx).write(&[1]);
+            use rustix::net::{send, SendFlags};
+            let _ = send(&*self.tx, &[1], SendFlags::NOSIGNAL | SendFlags::DONTWAIT);
         }
     }
 }

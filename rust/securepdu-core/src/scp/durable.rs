@@ -247,13 +247,12 @@ impl Workers {
         // Sent before looking: a worker that leaves after this sees the task
         // when it looks at the queue one last time (see `work`).
         if self.idle.load(Ordering::SeqCst) == 0 && !self.start_worker() {
-            // No worker could be started and none runs: do a queued task here,
-            // so that none waits forever.
-            if self.live.load(Ordering::SeqCst) == 0 {
+            // No worker could be started and none runs: do the queued tasks
+            // here, so that none waits forever.
+            while self.live.load(Ordering::SeqCst) == 0 {
                 let next = lock(&self.tasks).try_recv();
-                if let Ok(task) = next {
-                    run(task);
-                }
+                let Ok(task) = next else { break };
+                run(task);
             }
         }
         None
