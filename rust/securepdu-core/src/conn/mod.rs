@@ -80,11 +80,20 @@ pub trait Transport: Read + Write {
     /// cannot stand in for this on short waits: Linux rounds it up to whole
     /// timer ticks (a 1 ms timeout waited 8 ms here, at 250 Hz), and a storage
     /// SCP waiting for its durability workers' answers polls every
-    /// millisecond. The default cannot tell and says `true` (then the read
-    /// waits, up to the read timeout).
+    /// millisecond. Built from [`Self::buffered_input`] and
+    /// [`Self::socket_fd`]; without a socket to poll it cannot tell and says
+    /// `true` (then the read waits, up to the read timeout).
     fn wait_readable(&mut self, timeout: Duration) -> io::Result<bool> {
-        let _ = timeout;
-        Ok(true)
+        #[cfg(unix)]
+        {
+            let (input, _) = wait_input(self, Some(timeout), None)?;
+            Ok(input)
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = timeout;
+            Ok(true)
+        }
     }
     /// The socket underneath, for a poll that also waits for a [`Waker`];
     /// `None` (the default) when there is none to poll.
@@ -96,6 +105,34 @@ pub trait Transport: Read + Write {
     /// would miss.
     fn buffered_input(&mut self) -> bool {
         false
+    }
+}
+
+/// Waits up to `timeout` (`None`: no limit) for input on `stream` or, when
+/// given, for `also` to become readable: (input on the stream, `also` ready).
+/// Input buffered above the socket counts at once; a stream without a socket
+/// to poll says it has input (its read then waits).
+#[cfg(unix)]
+fn wait_input<S: Transport + ?Sized>(
+    stream: &mut S,
+    timeout: Option<Duration>,
+    also: Option<BorrowedFd<'_>>,
+) -> io::Result<(bool, bool)> {
+    if stream.buffered_input() {
+        return Ok((true, false));
+    }
+    let Some(sock) = stream.socket_fd() else {
+        return Ok((true, false));
+    };
+    match also {
+        Some(fd) => {
+            let [input, ready] = poll_readable([sock, fd], timeout)?;
+            Ok((input, ready))
+        }
+        None => {
+            let [input] = poll_readable([sock], timeout)?;
+            Ok((input, false))
+        }
     }
 }
 
@@ -152,19 +189,6 @@ impl Transport for TcpStream {
         #[cfg(not(unix))]
         {
             None
-        }
-    }
-
-    fn wait_readable(&mut self, timeout: Duration) -> io::Result<bool> {
-        #[cfg(unix)]
-        {
-            let [ready] = poll_readable([self.as_fd()], Some(timeout))?;
-            Ok(ready)
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = timeout;
-            Ok(true)
         }
     }
 
@@ -932,13 +956,10 @@ impl<S: Transport> Connection<S> {
     /// (a wake sets `woken`).
     #[cfg(unix)]
     fn wait_or_wake(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
-        if self.stream.buffered_input() {
-            return Ok(true);
-        }
-        let (Some(sock), Some(wake)) = (self.stream.socket_fd(), self.wake.as_ref()) else {
+        let Some(wake) = self.wake.as_ref() else {
             return Ok(true);
         };
-        let [input, woken] = poll_readable([sock, wake.as_fd()], timeout)?;
+        let (input, woken) = wait_input(&mut self.stream, timeout, Some(wake.as_fd()))?;
         if woken {
             // Drain every wake so far; the caller looks at all answers now.
             let mut drain = [0u8; 512];

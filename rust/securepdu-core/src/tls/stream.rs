@@ -417,14 +417,6 @@ impl Transport for TlsStream {
         crate::conn::quickack(&self.sock);
     }
 
-    fn wait_readable(&mut self, timeout: Duration) -> io::Result<bool> {
-        // rustls may hold input already that a poll of the socket would miss.
-        if self.has_buffered_input() {
-            return Ok(true);
-        }
-        Transport::wait_readable(&mut self.sock, timeout)
-    }
-
     #[cfg(unix)]
     fn socket_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         use std::os::fd::AsFd;
@@ -538,13 +530,6 @@ impl Transport for Stream {
         match self {
             Self::Plain(s) => s.ack_now(),
             Self::Tls(s) => s.ack_now(),
-        }
-    }
-
-    fn wait_readable(&mut self, timeout: Duration) -> io::Result<bool> {
-        match self {
-            Self::Plain(s) => s.wait_readable(timeout),
-            Self::Tls(s) => s.wait_readable(timeout),
         }
     }
 
